@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test command (README): unit tests, short fuzz runs and the interop tests
+# against real clients. Traffic stays on loopback: after everything is
+# compiled, the tests run inside a fresh network namespace that holds only
+# `lo` when we are root (unshare -n), so nothing can reach another address.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+timeout 600 go mod download
+timeout 900 go vet ./...
+timeout 900 go test -count=1 -run '^$' ./... >/dev/null   # compile every test binary first (needs the module cache only)
+
+run() {
+    if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && [ "${SHOAL_NO_NETNS:-0}" != 1 ]; then
+        unshare -n bash -c 'ip link set lo up && "$@"' bash "$@"
+    else
+        "$@"
+    fi
+}
+
+echo "== unit, integration and interop tests"
+run timeout 1500 go test -count=1 -timeout 1400s ./...
+
+echo "== short fuzz runs"
+for target in $(grep -rl --include='*_test.go' '^func Fuzz' internal | xargs -n1 dirname | sort -u); do
+    for f in $(grep -h -o '^func Fuzz[A-Za-z0-9_]*' "$target"/*_test.go | awk '{print $2}'); do
+        run timeout 120 go test -count=1 -run '^$' -fuzz "^$f\$" -fuzztime 5s "./$target" >/dev/null
+        echo "fuzz $target $f ok"
+    done
+done
