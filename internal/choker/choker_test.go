@@ -1,0 +1,199 @@
+package choker
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func newChoker(seed uint64) *Choker { return New(Config{}, rand.New(rand.NewPCG(seed, 1))) }
+
+// old returns an interested peer connected long ago with the given rates.
+func old(id PeerID, down, up float64) Peer {
+	return Peer{ID: id, Interested: true, DownloadRate: down, UploadRate: up, ConnectedAt: t0.Add(-time.Hour)}
+}
+
+func regular(d Decision) []PeerID {
+	r := slices.Clone(d.Unchoked)
+	if d.HasOptimistic {
+		r = r[:len(r)-1]
+	}
+	slices.Sort(r)
+	return r
+}
+
+func TestReciprocateTopUploaders(t *testing.T) {
+	var peers []Peer
+	for i := range 8 {
+		peers = append(peers, old(PeerID(i), float64(i*1000), float64(8-i)*1000))
+	}
+	peers = append(peers, Peer{ID: 99, DownloadRate: 1e9}) // fastest, but not interested
+	c := newChoker(1)
+	d := c.Round(t0, false, peers)
+	if got := regular(d); !slices.Equal(got, []PeerID{4, 5, 6, 7}) {
+		t.Fatalf("regular slots %v, want top uploaders 4-7", got)
+	}
+	if !d.HasOptimistic || d.Optimistic > 3 || d.Unchoked[len(d.Unchoked)-1] != d.Optimistic {
+		t.Fatalf("optimistic %v", d)
+	}
+	if slices.Contains(d.Unchoked, 99) {
+		t.Fatal("uninterested peer unchoked")
+	}
+}
+
+func TestSeedingRanksByUploadRate(t *testing.T) {
+	var peers []Peer
+	for i := range 8 {
+		peers = append(peers, old(PeerID(i), float64(i*1000), float64(8-i)*1000))
+	}
+	peers[1].Snubbed = true // meaningless while seeding
+	d := newChoker(1).Round(t0, true, peers)
+	if got := regular(d); !slices.Equal(got, []PeerID{0, 1, 2, 3}) {
+		t.Fatalf("seeding regular slots %v, want fastest-upload 0-3", got)
+	}
+}
+
+func TestFreeRiderOnlyOptimistic(t *testing.T) {
+	peers := []Peer{old(1, 500, 0), old(2, 600, 0), old(3, 700, 0), old(4, 800, 0), old(5, 900, 0), old(6, 0, 0), old(7, 0, 0)}
+	c := newChoker(2)
+	optimisticTimes := 0
+	for round := range 300 {
+		now := t0.Add(time.Duration(round) * 10 * time.Second)
+		// Uploaders' rates fluctuate; the free-rider (6) never sends anything.
+		for i := range 5 {
+			peers[i].DownloadRate = float64(100 + (round*(i+3))%1000)
+		}
+		d := c.Round(now, false, peers)
+		if slices.Contains(regular(d), 6) {
+			t.Fatalf("round %d: free-rider got a regular slot: %v", round, d)
+		}
+		if d.HasOptimistic && d.Optimistic == 6 {
+			optimisticTimes++
+		}
+	}
+	if optimisticTimes == 0 {
+		t.Fatal("free-rider never got the optimistic slot")
+	}
+}
+
+func TestOptimisticRotatesEvery30s(t *testing.T) {
+	peers := []Peer{old(1, 900, 0), old(2, 800, 0), old(3, 700, 0), old(4, 600, 0), old(5, 0, 0), old(6, 0, 0), old(7, 0, 0)}
+	c := newChoker(3)
+	var prev PeerID
+	for round := range 13 {
+		d := c.Round(t0.Add(time.Duration(round)*10*time.Second), false, peers)
+		if !d.HasOptimistic || d.Optimistic < 5 {
+			t.Fatalf("round %d: optimistic %v", round, d)
+		}
+		changed := round > 0 && d.Optimistic != prev
+		if want := round > 0 && round%3 == 0; changed != want {
+			t.Fatalf("round %d (t=%ds): optimistic changed=%v want %v", round, round*10, changed, want)
+		}
+		prev = d.Optimistic
+	}
+}
+
+func TestMidRoundCallKeepsOptimistic(t *testing.T) {
+	peers := []Peer{old(1, 900, 0), old(2, 800, 0), old(3, 0, 0), old(4, 0, 0), old(5, 0, 0), old(6, 0, 0)}
+	c := New(Config{Slots: 2}, rand.New(rand.NewPCG(4, 1)))
+	d := c.Round(t0, false, peers)
+	opt := d.Optimistic
+	// A fast new peer becomes interested between ticks: it takes a regular slot at once,
+	// the optimistic peer stays.
+	peers = append(peers, Peer{ID: 7, Interested: true, DownloadRate: 5000, ConnectedAt: t0.Add(4 * time.Second)})
+	for _, dt := range []time.Duration{5, 10, 15, 20, 25, 28} {
+		d = c.Round(t0.Add(dt*time.Second), false, peers)
+		if d.Optimistic != opt {
+			t.Fatalf("t=%ds: optimistic rotated %d -> %d", dt, opt, d.Optimistic)
+		}
+		if got := regular(d); !slices.Equal(got, []PeerID{1, 7}) {
+			t.Fatalf("t=%ds: regular %v", dt, got)
+		}
+	}
+	if d = c.Round(t0.Add(30*time.Second), false, peers); d.Optimistic == opt {
+		t.Fatal("optimistic not rotated at 30 s")
+	}
+}
+
+func TestOptimisticReplacedWhenGone(t *testing.T) {
+	peers := []Peer{old(1, 900, 0), old(2, 0, 0), old(3, 0, 0)}
+	c := New(Config{Slots: 1}, rand.New(rand.NewPCG(5, 1)))
+	opt := c.Round(t0, false, peers).Optimistic
+	for i := range peers {
+		if peers[i].ID == opt {
+			peers[i].Interested = false
+		}
+	}
+	d := c.Round(t0.Add(time.Second), false, peers)
+	if !d.HasOptimistic || d.Optimistic == opt || slices.Contains(d.Unchoked, opt) {
+		t.Fatalf("uninterested optimistic kept: %v", d)
+	}
+	c.RemovePeer(d.Optimistic)
+	if d2 := c.Round(t0.Add(2*time.Second), false, peers[:1]); d2.HasOptimistic || !slices.Equal(d2.Unchoked, []PeerID{1}) {
+		t.Fatalf("after removal: %v", d2)
+	}
+}
+
+func TestNewcomersFavoured(t *testing.T) {
+	// Four uploaders fill the regular slots; peer 10 is new, 11-13 are old.
+	peers := []Peer{old(1, 900, 0), old(2, 800, 0), old(3, 700, 0), old(4, 600, 0),
+		{ID: 10, Interested: true, ConnectedAt: t0.Add(-10 * time.Second)},
+		old(11, 0, 0), old(12, 0, 0), old(13, 0, 0)}
+	rng := rand.New(rand.NewPCG(6, 1))
+	counts := map[PeerID]int{}
+	const trials = 3000
+	for range trials {
+		counts[New(Config{}, rng).Round(t0, false, peers).Optimistic]++
+	}
+	// Expected shares: newcomer 3/6, each old peer 1/6.
+	if counts[10] < trials*42/100 {
+		t.Fatalf("newcomer chosen %d/%d times, want about half", counts[10], trials)
+	}
+	for _, id := range []PeerID{11, 12, 13} {
+		if counts[id] > trials*22/100 || counts[id] == 0 {
+			t.Fatalf("old peer %d chosen %d/%d times, want about a sixth", id, counts[id], trials)
+		}
+		if counts[10] < 2*counts[id] {
+			t.Fatalf("newcomer %d vs old %d: no clear margin", counts[10], counts[id])
+		}
+	}
+}
+
+func TestSnubbedLosesRegularSlot(t *testing.T) {
+	peers := []Peer{old(1, 100, 0), old(2, 200, 0), old(3, 300, 0), old(4, 400, 0), old(5, 5000, 0)}
+	c := newChoker(7)
+	if d := c.Round(t0, false, peers); !slices.Contains(regular(d), 5) {
+		t.Fatalf("top uploader not unchoked: %v", d)
+	}
+	peers[4].Snubbed = true
+	d := c.Round(t0.Add(10*time.Second), false, peers)
+	if got := regular(d); !slices.Equal(got, []PeerID{1, 2, 3, 4}) {
+		t.Fatalf("regular %v, snubbed peer kept its slot", got)
+	}
+	// The only other interested peer is the snubbed one: it may be optimistic.
+	if !d.HasOptimistic || d.Optimistic != 5 {
+		t.Fatalf("snubbed peer not eligible for optimistic: %v", d)
+	}
+}
+
+func TestOnlyInterestedAndStableTies(t *testing.T) {
+	peers := []Peer{old(1, 0, 0), old(2, 0, 0), old(3, 0, 0), old(4, 0, 0), old(5, 0, 0), old(6, 0, 0),
+		{ID: 7}, {ID: 8}}
+	c := newChoker(8)
+	first := regular(c.Round(t0, false, peers))
+	for i := 1; i < 20; i++ {
+		d := c.Round(t0.Add(time.Duration(i)*time.Second), false, peers)
+		if got := regular(d); !slices.Equal(got, first) {
+			t.Fatalf("zero-rate ties flap: %v then %v", first, got)
+		}
+		if slices.Contains(d.Unchoked, 7) || slices.Contains(d.Unchoked, 8) {
+			t.Fatal("uninterested peer unchoked")
+		}
+	}
+	if d := c.Round(t0, false, nil); len(d.Unchoked) != 0 || d.HasOptimistic {
+		t.Fatalf("no peers: %v", d)
+	}
+}

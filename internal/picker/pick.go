@@ -1,0 +1,205 @@
+package picker
+
+// Pick returns up to max new blocks to request from the peer (which the
+// caller knows has unchoked us) and marks them in flight to it. In endgame
+// it may return blocks already in flight to other peers, never one already
+// in flight to this peer.
+func (p *Picker) Pick(id PeerID, max int) []Block {
+	ps := p.peers[id]
+	if ps == nil || max <= 0 || p.wanted == 0 || (!ps.all && ps.interesting == 0) {
+		return nil
+	}
+	var out []Block
+	for len(out) < max && p.pending > 0 {
+		st := p.choosePiece(ps)
+		if st == nil {
+			break
+		}
+		n := len(out)
+		if out = p.takeFree(id, ps, st, max, out); len(out) == n {
+			break // cannot happen; guards against looping forever
+		}
+	}
+	if len(out) < max && p.pending == 0 {
+		out = p.endgame(id, ps, p.active, max, out)
+	}
+	return out
+}
+
+// PickFast is Pick restricted to the given pieces: the BEP 6 allowed-fast
+// set we may request while the peer chokes us.
+func (p *Picker) PickFast(id PeerID, allowed []int, max int) []Block {
+	ps := p.peers[id]
+	if ps == nil || max <= 0 || p.wanted == 0 {
+		return nil
+	}
+	var out []Block
+	for _, q := range allowed {
+		if len(out) >= max {
+			break
+		}
+		if q < 0 || q >= p.n || !p.wantedPiece(q) || !ps.has(q) {
+			continue
+		}
+		st := p.states[q]
+		if st == nil {
+			st = p.newState(q)
+		}
+		if st.free > 0 {
+			out = p.takeFree(id, ps, st, max, out)
+		}
+	}
+	if len(out) < max && p.pending == 0 {
+		out = p.endgame(id, ps, allowed, max, out)
+	}
+	return out
+}
+
+// choosePiece returns the piece (with state and free blocks) the peer
+// should request from next, or nil.
+func (p *Picker) choosePiece(ps *peerState) *pieceState {
+	// Common path: everything wanted is Normal and the peer's own piece
+	// still has free blocks.
+	if c := ps.cur; c >= 0 && len(p.hot) == 0 {
+		if st := p.states[c]; st != nil && st.free > 0 && p.prio[c] > Skip && ps.has(c) {
+			return st
+		}
+	}
+	var best *pieceState
+	for _, q := range p.active {
+		st := p.states[q]
+		if st.free == 0 || !p.wantedPiece(q) || !ps.has(q) {
+			continue
+		}
+		if best == nil || p.betterPartial(st, best, ps.cur) {
+			best = st
+		}
+	}
+	minPrio := Normal
+	if best != nil {
+		if len(p.hot) == 0 {
+			return best
+		}
+		minPrio = p.prio[best.piece] + 1
+	}
+	if q := p.pickNew(ps, minPrio); q >= 0 {
+		return p.newState(q)
+	}
+	return best
+}
+
+// betterPartial orders partial pieces: higher priority, then the peer's own
+// piece, then the one with fewest free blocks.
+func (p *Picker) betterPartial(a, b *pieceState, cur int) bool {
+	if pa, pb := p.prio[a.piece], p.prio[b.piece]; pa != pb {
+		return pa > pb
+	}
+	if (a.piece == cur) != (b.piece == cur) {
+		return a.piece == cur
+	}
+	return a.free < b.free
+}
+
+// pickNew chooses a wanted piece with no state that the peer has and whose
+// priority is at least minPrio, or returns -1.
+func (p *Picker) pickNew(ps *peerState, minPrio Priority) int {
+	best := -1
+	for _, q := range p.hot {
+		if p.prio[q] < minPrio || p.states[q] != nil || !ps.has(q) {
+			continue
+		}
+		if best < 0 || p.prio[q] > p.prio[best] || (p.prio[q] == p.prio[best] && q < best) {
+			best = q
+		}
+	}
+	if best >= 0 || minPrio > Normal || p.n == 0 {
+		return best
+	}
+	// Every eligible piece left is Normal (hot ones were just considered).
+	if p.numHave < p.randomFirst {
+		return p.pickRandom(ps)
+	}
+	return p.pickRarest(ps)
+}
+
+func (p *Picker) eligible(ps *peerState, q int) bool {
+	return p.states[q] == nil && p.prio[q] > Skip && !p.have.Has(q) && ps.has(q)
+}
+
+// pickRandom returns a uniformly random eligible piece: two passes, one
+// random number.
+func (p *Picker) pickRandom(ps *peerState) int {
+	count := 0
+	for q := range p.n {
+		if p.eligible(ps, q) {
+			count++
+		}
+	}
+	if count == 0 {
+		return -1
+	}
+	k := p.rng.IntN(count)
+	for q := range p.n {
+		if p.eligible(ps, q) {
+			if k == 0 {
+				return q
+			}
+			k--
+		}
+	}
+	return -1
+}
+
+// pickRarest returns the eligible piece held by the fewest peers, scanning
+// from a random offset so ties go to a random piece.
+func (p *Picker) pickRarest(ps *peerState) int {
+	floor := int32(1) // the peer itself has the piece
+	if ps.all {
+		floor = 0 // seeds are not counted in avail
+	}
+	start := p.rng.IntN(p.n)
+	best, bestAvail := -1, int32(0)
+	for k := range p.n {
+		q := start + k
+		if q >= p.n {
+			q -= p.n
+		}
+		// Compare availability first: only a rarer piece needs the
+		// eligibility check.
+		if a := p.avail[q]; (best < 0 || a < bestAvail) && p.eligible(ps, q) {
+			best, bestAvail = q, a
+			if a <= floor {
+				break
+			}
+		}
+	}
+	return best
+}
+
+// endgame appends blocks of the given pieces that are in flight to fewer
+// than MaxDuplicates other peers.
+func (p *Picker) endgame(id PeerID, ps *peerState, pieces []int, max int, out []Block) []Block {
+	for _, q := range pieces {
+		if len(out) >= max {
+			break
+		}
+		if q < 0 || q >= p.n || !p.wantedPiece(q) || !ps.has(q) {
+			continue
+		}
+		st := p.states[q]
+		if st == nil {
+			continue
+		}
+		for i := range st.blocks {
+			if len(out) >= max {
+				break
+			}
+			bs := &st.blocks[i]
+			if bs.received || int(bs.n) >= MaxDuplicates || containsPeer(bs.owners[:bs.n], id) {
+				continue
+			}
+			out = append(out, p.assign(id, ps, st, i))
+		}
+	}
+	return out
+}
