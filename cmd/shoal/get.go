@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-p2p/shoal/internal/metainfo"
+	"github.com/shoal-p2p/shoal/internal/session"
+)
+
+func init() {
+	register(newGetCmd)
+	register(newSeedCmd)
+}
+
+// swarmFlags are the options get and seed share.
+type swarmFlags struct {
+	listen  string
+	peers   []string
+	noDHT   bool
+	verbose int
+}
+
+func (f *swarmFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.listen, "listen", "", "TCP address to accept peers on (default :6881, or a free port if taken)")
+	cmd.Flags().StringArrayVar(&f.peers, "peer", nil, "also connect to this peer, HOST:PORT (repeatable)")
+	cmd.Flags().BoolVar(&f.noDHT, "no-dht", false, "do not use the DHT (peers come from trackers and --peer only)")
+	cmd.Flags().CountVarP(&f.verbose, "verbose", "v", "log more (-v: info, -vv: debug)")
+}
+
+func (f *swarmFlags) logger() *slog.Logger {
+	level := slog.LevelWarn
+	switch {
+	case f.verbose >= 2:
+		level = slog.LevelDebug
+	case f.verbose == 1:
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func newGetCmd() *cobra.Command {
+	var f swarmFlags
+	var out string
+	var seed bool
+	cmd := &cobra.Command{
+		Use:   "get [flags] FILE.torrent",
+		Short: "Download a torrent, verifying every piece",
+		Long: `Download the content of a torrent into a folder (the result is DIR/<name>).
+
+Peers come from the torrent's trackers (HTTP and UDP) and from --peer. Every piece
+is checked against its SHA-1 hash before it counts as downloaded. Interrupt it (or
+even kill it) and run the same command again: verified pieces are kept and the
+download resumes where it stopped. Exit status 0 means the whole content is
+present and verified. With --seed it then keeps uploading until interrupted.`,
+		Example: `  shoal get -o ~/Downloads ubuntu.iso.torrent
+  shoal get --peer 127.0.0.1:6881 --no-dht -o /tmp/out file.torrent
+  shoal get --seed movie.torrent          # download, then seed until Ctrl-C`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mi, err := metainfo.Load(args[0])
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return fmt.Errorf("output folder: %w", err)
+			}
+			return runSwarm(cmd.Context(), mi, out, &f, seed, false)
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", ".", "folder to download into")
+	cmd.Flags().BoolVar(&seed, "seed", false, "keep seeding after the download completes, until interrupted")
+	f.add(cmd)
+	return cmd
+}
+
+func newSeedCmd() *cobra.Command {
+	var f swarmFlags
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "seed [flags] FILE.torrent",
+		Short: "Verify local data and upload it to peers",
+		Long: `Seed a torrent: check the data in DATA_DIR (the folder that holds the torrent's
+file or top folder, DATA_DIR/<name>) against the piece hashes, then serve it to
+peers until interrupted. shoal announces to the torrent's trackers and also
+connects out to the peers they list.`,
+		Example: `  shoal seed -d ~/Videos movie.torrent
+  shoal seed --listen 127.0.0.1:6881 -d /srv/data release.torrent`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mi, err := metainfo.Load(args[0])
+			if err != nil {
+				return err
+			}
+			return runSwarm(cmd.Context(), mi, dir, &f, true, true)
+		},
+	}
+	cmd.Flags().StringVarP(&dir, "data", "d", ".", "folder that holds the torrent's content")
+	f.add(cmd)
+	return cmd
+}
+
+// runSwarm adds one torrent to a new session, shows progress, and returns when
+// it is complete (or, when seeding, when ctx ends).
+func runSwarm(ctx context.Context, mi *metainfo.MetaInfo, root string, f *swarmFlags, seed, mustBeComplete bool) error {
+	log := f.logger()
+	term := isTerminal(os.Stderr)
+	client, err := session.NewClient(session.Config{Listen: f.listen, Logger: log})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go client.Run(ctx)
+
+	var verifyProgress func(done, total int64)
+	if term {
+		verifyProgress = func(done, total int64) {
+			fmt.Fprintf(os.Stderr, "\rchecking %s %s ", mi.Info.Name, bar(done, total, 30))
+		}
+	}
+	start := time.Now()
+	t, err := client.Add(ctx, mi, session.Options{Root: root, Peers: f.peers, VerifyProgress: verifyProgress})
+	if term && verifyProgress != nil {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	if err != nil {
+		return err
+	}
+	st := t.Stats()
+	if mustBeComplete && st.Have < st.NumPieces {
+		cancel()
+		<-t.Stopped()
+		return fmt.Errorf("data for %q in %s is incomplete: %d of %d pieces verified (to finish it: shoal get --seed -o %s %s)",
+			mi.Info.Name, root, st.Have, st.NumPieces, root, "FILE.torrent")
+	}
+	fmt.Fprintf(os.Stderr, "%s  %s  %s, %d pieces, listening on %s\n", mi.Info.Name, mi.InfoHash, humanBytes(mi.Info.TotalLength()), st.NumPieces, client.Addr())
+	if st.ResumedPieces > 0 && !mustBeComplete {
+		fmt.Fprintf(os.Stderr, "resuming: %d of %d pieces already verified\n", st.ResumedPieces, st.NumPieces)
+	}
+
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	var progressOut io.Writer = os.Stderr
+	done := t.Done()
+	completed := false
+	for {
+		select {
+		case <-done:
+			done = nil
+			completed = true
+			if term {
+				fmt.Fprint(progressOut, "\r\033[K")
+			}
+			printSummary(t.Stats(), time.Since(start))
+			if !seed {
+				cancel()
+				<-t.Stopped()
+				return nil
+			}
+			fmt.Fprintln(os.Stderr, "seeding; press Ctrl-C to stop")
+		case <-t.Stopped():
+			if st := t.Stats(); st.Err != nil {
+				return fmt.Errorf("torrent stopped: %w", st.Err)
+			}
+			if ctx.Err() != nil {
+				return interrupted(completed, t.Stats(), start)
+			}
+			return errors.New("torrent stopped")
+		case <-ctx.Done():
+			<-t.Stopped()
+			return interrupted(completed, t.Stats(), start)
+		case <-tick.C:
+			if term {
+				fmt.Fprintf(progressOut, "\r\033[K%s", progressLine(t.Stats(), completed))
+			}
+		}
+	}
+}
+
+func interrupted(completed bool, st session.Stats, start time.Time) error {
+	if isTerminal(os.Stderr) {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	if completed {
+		fmt.Fprintf(os.Stderr, "stopped seeding: uploaded %d bytes\n", st.Uploaded)
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "interrupted: %d of %d pieces verified (%s); run the same command to resume\n",
+		st.Have, st.NumPieces, percent(st))
+	return &exitError{code: 130, err: errors.New("interrupted before the download completed")}
+}
+
+func percent(st session.Stats) string {
+	if st.Size == 0 {
+		return "100.0%"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(st.Size-st.Left)/float64(st.Size))
+}
+
+func progressLine(st session.Stats, seeding bool) string {
+	eta := "-"
+	if st.DownRate > 0 && st.Left > 0 {
+		eta = humanDuration(time.Duration(float64(st.Left) / st.DownRate * float64(time.Second)))
+	}
+	if seeding {
+		return fmt.Sprintf("seeding  up %s  uploaded %s  peers %d", humanRate(st.UpRate), humanBytes(st.Uploaded), st.Peers)
+	}
+	return fmt.Sprintf("%6s  down %s  up %s  peers %d (%d seeds)  eta %s",
+		percent(st), humanRate(st.DownRate), humanRate(st.UpRate), st.Peers, st.Seeds, eta)
+}
+
+// printSummary prints the one line every finished download ends with
+// (scripts parse it: keep the field order).
+func printSummary(st session.Stats, elapsed time.Duration) {
+	secs := elapsed.Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(st.Downloaded) / secs
+	}
+	fmt.Fprintf(os.Stderr, "done: %s %s in %.2fs, down %s, up %s, uploaded %d bytes, peers %d\n",
+		st.Name, humanBytes(st.Size), secs, humanRate(rate), humanRate(float64(st.Uploaded)/max(secs, 1e-9)), st.Uploaded, st.Peers)
+}

@@ -1,0 +1,181 @@
+// Package session is shoal's engine: the only room that knows all the others.
+// A Client owns the listening socket and routes incoming connections to
+// torrents by info-hash; each Torrent has one goroutine that owns its state
+// (picker, choker, peers) and receives events from peer connections, hashing
+// workers and the tracker announcer.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-p2p/shoal/internal/peer"
+	"github.com/shoal-p2p/shoal/internal/tracker"
+	"github.com/shoal-p2p/shoal/internal/wire"
+)
+
+// Version is reported to peers in the extension handshake ("v").
+var Version = "shoal/0.1"
+
+// Config holds settings shared by every torrent of a Client.
+type Config struct {
+	Listen       string          // TCP listen address, e.g. ":6881" or "127.0.0.1:0"; "" = ":6881", falling back to a random port
+	Logger       *slog.Logger    // nil = discard
+	Tracker      *tracker.Client // nil = a default client
+	MaxPeers     int             // connections per torrent (default 60)
+	MaxHalfOpen  int             // outgoing connection attempts at once, per torrent (default 16)
+	UploadSlots  int             // regular tit-for-tat unchoke slots (default 4)
+	AnnounceIP   netip.Addr      // optional ip= for trackers
+	NoDialSelfIP bool            // reserved
+}
+
+// Client is one BitTorrent session: a listener and the torrents it serves.
+type Client struct {
+	// static after construction
+	cfg    Config
+	log    *slog.Logger
+	peerID [20]byte
+	ln     net.Listener
+	port   uint16
+
+	nextConnID atomic.Uint64
+
+	mu       sync.Mutex // guards torrents
+	torrents map[[20]byte]*Torrent
+}
+
+// NewPeerID returns an Azureus-style peer id: "-SH0001-" and 12 random bytes.
+func NewPeerID() [20]byte {
+	var id [20]byte
+	copy(id[:], "-SH0001-")
+	const alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	var r [12]byte
+	rand.Read(r[:])
+	for i, b := range r {
+		id[8+i] = alphabet[int(b)%len(alphabet)]
+	}
+	return id
+}
+
+// NewClient opens the listening socket.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.MaxPeers == 0 {
+		cfg.MaxPeers = 60
+	}
+	if cfg.MaxHalfOpen == 0 {
+		cfg.MaxHalfOpen = 16
+	}
+	if cfg.UploadSlots == 0 {
+		cfg.UploadSlots = 4
+	}
+	if cfg.Tracker == nil {
+		cfg.Tracker = &tracker.Client{UserAgent: Version}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	addr := cfg.Listen
+	fallback := false
+	if addr == "" {
+		addr, fallback = ":6881", true
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil && fallback {
+		ln, err = net.Listen("tcp", ":0")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	ap, _ := netip.ParseAddrPort(ln.Addr().String())
+	return &Client{
+		cfg: cfg, log: log, peerID: NewPeerID(), ln: ln, port: ap.Port(),
+		torrents: map[[20]byte]*Torrent{},
+	}, nil
+}
+
+// Port is the TCP port peers can connect to.
+func (c *Client) Port() uint16 { return c.port }
+
+// Addr is the listening address.
+func (c *Client) Addr() net.Addr { return c.ln.Addr() }
+
+// PeerID is our peer id.
+func (c *Client) PeerID() [20]byte { return c.peerID }
+
+// Run accepts incoming connections until ctx is done, then closes the listener.
+func (c *Client) Run(ctx context.Context) {
+	go func() {
+		<-ctx.Done()
+		c.ln.Close()
+	}()
+	for {
+		nc, err := c.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			c.log.Warn("accept", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		go c.handleIncoming(ctx, nc)
+	}
+}
+
+func (c *Client) handleIncoming(ctx context.Context, nc net.Conn) {
+	reserved, ih, err := peer.AcceptHead(nc)
+	if err != nil {
+		c.log.Debug("incoming handshake", "peer", nc.RemoteAddr(), "err", err)
+		nc.Close()
+		return
+	}
+	c.mu.Lock()
+	t := c.torrents[ih]
+	c.mu.Unlock()
+	if t == nil {
+		c.log.Debug("incoming for unknown torrent", "peer", nc.RemoteAddr())
+		nc.Close()
+		return
+	}
+	theirs, err := peer.AcceptFinish(nc, reserved, t.handshake())
+	if err != nil {
+		c.log.Debug("incoming handshake", "peer", nc.RemoteAddr(), "err", err)
+		nc.Close()
+		return
+	}
+	t.offerConn(ctx, nc, theirs, false)
+}
+
+func (c *Client) register(t *Torrent) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.torrents[t.infoHash]; ok {
+		return fmt.Errorf("torrent %x already added", t.infoHash)
+	}
+	c.torrents[t.infoHash] = t
+	return nil
+}
+
+func (c *Client) unregister(t *Torrent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.torrents[t.infoHash] == t {
+		delete(c.torrents, t.infoHash)
+	}
+}
+
+func (c *Client) ourHandshake(ih [20]byte) wire.Handshake {
+	h := wire.Handshake{InfoHash: ih, PeerID: c.peerID}
+	h.SetExtended()
+	h.SetFast()
+	return h
+}

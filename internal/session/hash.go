@@ -1,0 +1,111 @@
+package session
+
+import (
+	"context"
+	"errors"
+
+	"github.com/shoal-p2p/shoal/internal/storage"
+)
+
+// queueHash hands a fully received piece to the hashing workers without ever
+// blocking the owner loop.
+func (t *Torrent) queueHash(piece int) {
+	t.hashing[piece] = true
+	select {
+	case t.hashJobs <- piece:
+	default:
+		t.hashBacklog = append(t.hashBacklog, piece)
+	}
+}
+
+// hashWorker verifies pieces read back from storage; it reports to the loop.
+func (t *Torrent) hashWorker(ctx context.Context) {
+	buf := make([]byte, t.info.PieceLength)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case piece := <-t.hashJobs:
+			ok, err := storage.HashPiece(t.store, t.info, piece, buf)
+			select {
+			case t.hashed <- hashResult{piece: piece, ok: ok, err: err}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// onHashed records a verified piece or throws a failed one away.
+func (t *Torrent) onHashed(r hashResult) {
+	if r.piece < 0 { // a background resume save finished
+		t.saving = false
+		return
+	}
+	delete(t.hashing, r.piece)
+	for len(t.hashBacklog) > 0 {
+		select {
+		case t.hashJobs <- t.hashBacklog[0]:
+			t.hashBacklog = t.hashBacklog[1:]
+			continue
+		default:
+		}
+		break
+	}
+	if r.err != nil && !errors.Is(r.err, context.Canceled) {
+		t.storeErr = r.err
+		return
+	}
+	if !r.ok {
+		t.hashFails++
+		contributors := t.pick.BlockPeers(r.piece)
+		t.pick.PieceFailed(r.piece)
+		t.log.Warn("piece failed hash check; fetching it again", "piece", r.piece, "peers", len(contributors))
+		for _, ps := range t.peers {
+			for _, id := range contributors {
+				if ps.pid != id {
+					continue
+				}
+				ps.strikes++
+				if ps.strikes >= maxStrikes || len(contributors) == 1 && ps.strikes >= 2 {
+					t.bannedIDs[ps.conn.Remote.PeerID] = true
+					t.banned[ps.listenAddr] = true
+					t.drop(ps, "took part in %d pieces that failed their hash", ps.strikes)
+				}
+			}
+		}
+		for _, ps := range t.peers {
+			t.requestMore(ps)
+		}
+		return
+	}
+	if t.have.Has(r.piece) {
+		return
+	}
+	t.have.Set(r.piece)
+	t.pick.MarkHave(r.piece)
+	t.dirty = true
+	t.left.Add(-t.info.PieceSize(r.piece))
+	for _, ps := range t.peers {
+		ps.conn.Send(haveMsg(r.piece))
+	}
+	if t.isComplete() {
+		t.log.Info("download complete")
+		t.markDone()
+		t.saveResume(false)
+		for _, ps := range t.peers {
+			if ps.seed {
+				t.removePeer(ps, errors.New("both seeds"))
+				continue
+			}
+			t.updateInterest(ps)
+		}
+	} else {
+		for _, ps := range t.peers {
+			if ps.amInterested {
+				t.updateInterest(ps)
+			}
+		}
+	}
+	t.publish()
+}

@@ -1,0 +1,290 @@
+package session
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/shoal-p2p/shoal/internal/choker"
+	"github.com/shoal-p2p/shoal/internal/peer"
+	"github.com/shoal-p2p/shoal/internal/storage"
+)
+
+const (
+	blockSize       = 16 << 10
+	chokeInterval   = 10 * time.Second
+	resumeInterval  = 20 * time.Second
+	snubTimeout     = 60 * time.Second
+	requestTimeout  = 30 * time.Second
+	redialBackoff   = 30 * time.Second
+	maxDialFailures = 5
+)
+
+// run is the owner loop: the only goroutine that touches the torrent's state.
+func (t *Torrent) run(ctx context.Context) {
+	defer close(t.stopped)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	workers := max(1, runtime.NumCPU())
+	for i := 0; i < workers; i++ {
+		go t.hashWorker(ctx)
+	}
+	if !t.opts.NoTrackers && len(t.mi.Trackers()) > 0 {
+		go t.announceLoop(ctx)
+	}
+	if t.isComplete() {
+		t.markDone()
+	}
+
+	second := time.NewTicker(time.Second)
+	defer second.Stop()
+	chokeTick := time.NewTicker(chokeInterval)
+	defer chokeTick.Stop()
+	lastSave := time.Now()
+	t.dialMore()
+
+	for {
+		select {
+		case <-ctx.Done():
+			t.shutdown()
+			return
+		case ev := <-t.events:
+			t.onPeerEvent(ev)
+		case nc := <-t.conns:
+			t.addConn(ctx, nc)
+		case r := <-t.hashed:
+			t.onHashed(r)
+		case addrs := <-t.addrs:
+			for _, a := range addrs {
+				if _, ok := t.cands[a]; !ok && !t.banned[a] {
+					t.cands[a] = &candidate{}
+				}
+			}
+			t.dialMore()
+		case d := <-t.dialDone:
+			t.dialing--
+			if c := t.cands[d.addr]; c != nil && d.err != nil {
+				c.failures++
+				c.inUse = false
+				if d.err == peer.ErrSelf {
+					t.banned[d.addr] = true
+				}
+			}
+			t.dialMore()
+		case now := <-second.C:
+			t.tick(now)
+			if t.dirty && !t.saving && now.Sub(lastSave) > resumeInterval {
+				lastSave = now
+				t.saveResume(false)
+			}
+			if t.storeErr != nil {
+				t.log.Error("storage failed; stopping torrent", "err", t.storeErr)
+				t.shutdown()
+				return
+			}
+		case now := <-chokeTick.C:
+			t.rechoke(now)
+		}
+	}
+}
+
+// tick runs once a second: rates, snubbing, stalled requests, dialing, stats.
+func (t *Torrent) tick(now time.Time) {
+	var down, up float64
+	for _, ps := range t.peers {
+		t.uploaded.Add(ps.updateRates())
+		down += ps.downRate
+		up += ps.upRate
+		if ps.amInterested && !ps.peerChoking && t.pick.Inflight(ps.pid) > 0 && now.Sub(ps.lastPiece) > requestTimeout {
+			// the peer holds our requests but sends nothing: take them back
+			for _, b := range t.pick.PeerChoked(ps.pid) {
+				ps.conn.Send(cancelMsg(b))
+			}
+			ps.lastPiece = now
+			ps.stalls++
+		}
+		ps.snubbed = ps.amInterested && now.Sub(ps.lastPiece) > snubTimeout
+		t.requestMore(ps)
+	}
+	t.dialMore()
+	t.publishRates(down, up)
+}
+
+func (t *Torrent) publishRates(down, up float64) {
+	t.snapMu.Lock()
+	t.snap.DownRate, t.snap.UpRate = down, up
+	t.snapMu.Unlock()
+	t.publish()
+}
+
+// publish refreshes the stats snapshot from loop-owned state.
+func (t *Torrent) publish() {
+	seeds := 0
+	for _, ps := range t.peers {
+		if ps.seed {
+			seeds++
+		}
+	}
+	t.snapMu.Lock()
+	defer t.snapMu.Unlock()
+	t.snap.Have = t.have.Count()
+	t.snap.Left = t.left.Load()
+	t.snap.Downloaded = t.downloaded.Load()
+	t.snap.Uploaded = t.uploaded.Load()
+	t.snap.Peers = len(t.peers)
+	t.snap.Seeds = seeds
+	t.snap.HashFails = t.hashFails
+	t.snap.Complete = t.isComplete()
+	t.snap.Err = t.storeErr
+}
+
+// rechoke runs a tit-for-tat round.
+func (t *Torrent) rechoke(now time.Time) {
+	list := make([]choker.Peer, 0, len(t.peers))
+	byPID := make(map[choker.PeerID]*peerState, len(t.peers))
+	for _, ps := range t.peers {
+		id := choker.PeerID(ps.pid)
+		byPID[id] = ps
+		list = append(list, choker.Peer{
+			ID: id, Interested: ps.peerInterested, DownloadRate: ps.downRate, UploadRate: ps.upRate,
+			Snubbed: ps.snubbed, ConnectedAt: ps.connectedAt,
+		})
+	}
+	d := t.choke.Round(now, t.isComplete(), list)
+	unchoke := make(map[choker.PeerID]bool, len(d.Unchoked))
+	for _, id := range d.Unchoked {
+		unchoke[id] = true
+	}
+	for id, ps := range byPID {
+		ps.optimistic = d.HasOptimistic && d.Optimistic == id
+		t.setChoking(ps, !unchoke[id])
+	}
+}
+
+// unchokedCount is the number of peers we currently upload to.
+func (t *Torrent) unchokedCount() int {
+	n := 0
+	for _, ps := range t.peers {
+		if !ps.amChoking {
+			n++
+		}
+	}
+	return n
+}
+
+// dialMore starts outgoing connections to candidates while there is room.
+func (t *Torrent) dialMore() {
+	if t.storeErr != nil {
+		return
+	}
+	now := time.Now()
+	for addr, c := range t.cands {
+		if len(t.peers)+t.dialing >= t.c.cfg.MaxPeers || t.dialing >= t.c.cfg.MaxHalfOpen {
+			return
+		}
+		if c.inUse || t.banned[addr] || c.failures >= maxDialFailures || now.Sub(c.lastTry) < redialBackoff {
+			continue
+		}
+		if t.connectedTo(addr) {
+			c.inUse = true
+			continue
+		}
+		c.inUse = true
+		c.lastTry = now
+		t.dialing++
+		go t.dial(addr)
+	}
+}
+
+func (t *Torrent) connectedTo(addr netip.AddrPort) bool {
+	for pc, ps := range t.peers {
+		if pc.Addr == addr || ps.listenAddr == addr {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *Torrent) dial(addr netip.AddrPort) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() {
+		select {
+		case <-t.stopped:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	nc, hs, err := peer.Dial(ctx, "tcp", addr.String(), t.handshake())
+	if err == nil {
+		select {
+		case t.conns <- newConn{nc: nc, hs: hs, outbound: true}:
+		case <-t.stopped:
+			nc.Close()
+		}
+	}
+	select {
+	case t.dialDone <- dialResult{addr: addr, err: err}:
+	case <-t.stopped:
+	}
+}
+
+// saveResume writes the resume record in the background (after syncing data).
+func (t *Torrent) saveResume(wait bool) {
+	have := t.have.Clone()
+	t.dirty = false
+	t.saving = true
+	fin := make(chan struct{})
+	go func() {
+		defer close(fin)
+		if err := t.store.Sync(); err != nil {
+			t.log.Warn("sync data", "err", err)
+			return
+		}
+		if err := os.MkdirAll(filepath.Dir(t.resume), 0o755); err != nil {
+			t.log.Warn("resume dir", "err", err)
+			return
+		}
+		if err := storage.SaveResume(t.resume, t.info, t.opts.Root, have); err != nil {
+			t.log.Warn("save resume", "err", err)
+		}
+	}()
+	if wait {
+		<-fin
+		t.saving = false
+		return
+	}
+	go func() {
+		<-fin
+		select {
+		case t.hashed <- hashResult{piece: -1}: // tells the loop the save finished
+		case <-t.stopped:
+		}
+	}()
+}
+
+func (t *Torrent) shutdown() {
+	for pc := range t.peers {
+		pc.Close()
+	}
+	if t.dirty || t.isComplete() {
+		t.saveResume(true)
+	}
+	t.c.unregister(t)
+	t.store.Close()
+	t.publish()
+}
+
+func (t *Torrent) markDone() {
+	t.doneOnce.Do(func() {
+		close(t.done)
+		select {
+		case t.completed <- struct{}{}:
+		default:
+		}
+	})
+}

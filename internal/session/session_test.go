@@ -1,0 +1,180 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shoal-p2p/shoal/internal/metainfo"
+)
+
+// makeTorrent writes a file of size bytes with deterministic content and
+// returns its metainfo (no trackers) and the data.
+func makeTorrent(t *testing.T, dir string, size int, pieceLen int64) (*metainfo.MetaInfo, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(1, uint64(size)))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	src := filepath.Join(dir, "content.bin")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, _, err := metainfo.Create(context.Background(), metainfo.CreateOptions{Path: src, PieceLength: pieceLen, NoDate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mi, data
+}
+
+func newTestClient(t *testing.T) *Client {
+	t.Helper()
+	cfg := Config{Listen: "127.0.0.1:0"}
+	if os.Getenv("SHOAL_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// stopAll cancels ctx and waits until every torrent has shut down (and
+// written its resume record), before the test's temp dirs are removed.
+func stopAll(t *testing.T, cancel context.CancelFunc, ts ...*Torrent) {
+	cancel()
+	for _, tor := range ts {
+		select {
+		case <-tor.Stopped():
+		case <-time.After(10 * time.Second):
+			t.Errorf("torrent did not stop")
+		}
+	}
+}
+
+func waitDone(t *testing.T, tor *Torrent, d time.Duration) {
+	t.Helper()
+	select {
+	case <-tor.Done():
+	case <-time.After(d):
+		st := tor.Stats()
+		t.Fatalf("not complete after %v: have %d/%d peers %d", d, st.Have, st.NumPieces, st.Peers)
+	}
+}
+
+// TestSwarm: one seeder and three leechers that only know the seeder; each
+// leecher is also told of the earlier leechers, so pieces flow between them.
+func TestSwarm(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seedDir := t.TempDir()
+	mi, data := makeTorrent(t, seedDir, 3<<20+12345, 32<<10)
+
+	seeder := newTestClient(t)
+	go seeder.Run(ctx)
+	st, err := seeder.Add(ctx, mi, Options{Root: seedDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Stats().Complete {
+		t.Fatalf("seeder does not see its data: %+v", st.Stats())
+	}
+	peers := []string{seeder.Addr().String()}
+	var leechers []*Torrent
+	var dirs []string
+	for i := 0; i < 3; i++ {
+		c := newTestClient(t)
+		go c.Run(ctx)
+		dir := t.TempDir()
+		tor, err := c.Add(ctx, mi, Options{Root: dir, Peers: append([]string(nil), peers...)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		peers = append(peers, c.Addr().String())
+		leechers = append(leechers, tor)
+		dirs = append(dirs, dir)
+	}
+	defer func() { stopAll(t, cancel, append(leechers, st)...) }()
+	var leecherUp int64
+	for i, l := range leechers {
+		waitDone(t, l, 60*time.Second)
+		got, err := os.ReadFile(filepath.Join(dirs[i], "content.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("leecher %d: content differs", i)
+		}
+	}
+	time.Sleep(1200 * time.Millisecond) // let the once-a-second counters catch up
+	for i, l := range leechers {
+		s := l.Stats()
+		t.Logf("leecher %d: downloaded %d uploaded %d", i, s.Downloaded, s.Uploaded)
+		leecherUp += s.Uploaded
+	}
+	t.Logf("seeder uploaded %d, leechers together %d", st.Stats().Uploaded, leecherUp)
+}
+
+// TestResume: a download interrupted midway resumes from its resume record
+// without fetching verified pieces again.
+func TestResume(t *testing.T) {
+	seedDir := t.TempDir()
+	mi, data := makeTorrent(t, seedDir, 2<<20, 16<<10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seeder := newTestClient(t)
+	go seeder.Run(ctx)
+	ts, err := seeder.Add(ctx, mi, Options{Root: seedDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+
+	// first run: stop once some pieces are verified
+	ctx1, cancel1 := context.WithCancel(ctx)
+	c1 := newTestClient(t)
+	go c1.Run(ctx1)
+	t1, err := c1.Add(ctx1, mi, Options{Root: dir, Peers: []string{seeder.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for t1.Stats().Have < 10 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	cancel1()
+	<-t1.Stopped()
+	had := t1.Stats().Have
+	if had == 0 {
+		t.Fatal("first run verified nothing")
+	}
+
+	// second run resumes
+	c2 := newTestClient(t)
+	go c2.Run(ctx)
+	t2, err := c2.Add(ctx, mi, Options{Root: dir, Peers: []string{seeder.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stopAll(t, cancel, ts, t2) }()
+	if got := t2.Stats().ResumedPieces; got < had {
+		t.Fatalf("resumed %d pieces, first run had verified %d", got, had)
+	}
+	waitDone(t, t2, 30*time.Second)
+	got, _ := os.ReadFile(filepath.Join(dir, "content.bin"))
+	if !bytes.Equal(got, data) {
+		t.Fatal("content differs after resume")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	want := mi.Info.TotalLength() - int64(had)*mi.Info.PieceLength
+	if d := t2.Stats().Downloaded; d > want {
+		t.Fatalf("second run downloaded %d bytes, at most %d were missing", d, want)
+	}
+}

@@ -1,0 +1,266 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-p2p/shoal/internal/bitfield"
+	"github.com/shoal-p2p/shoal/internal/choker"
+	"github.com/shoal-p2p/shoal/internal/metainfo"
+	"github.com/shoal-p2p/shoal/internal/peer"
+	"github.com/shoal-p2p/shoal/internal/picker"
+	"github.com/shoal-p2p/shoal/internal/storage"
+	"github.com/shoal-p2p/shoal/internal/wire"
+)
+
+// Options for one torrent.
+type Options struct {
+	Root       string   // folder that holds the torrent's file or top folder (Root/<name>)
+	ResumePath string   // "" = Root/.shoal/<infohash>.resume
+	Peers      []string // HOST:PORT to connect to besides the trackers' peers
+	NoTrackers bool     // do not announce
+	// VerifyProgress is called while existing data is hashed at start (may be nil).
+	VerifyProgress func(done, total int64)
+	// Storage overrides the file backend (tests).
+	Storage storage.Storage
+}
+
+// Stats is a snapshot of a torrent's progress.
+type Stats struct {
+	Name          string
+	NumPieces     int
+	Have          int
+	Size          int64
+	Left          int64
+	Downloaded    int64 // payload bytes received this session
+	Uploaded      int64 // payload bytes sent this session
+	DownRate      float64
+	UpRate        float64
+	Peers         int
+	Seeds         int
+	HashFails     int
+	Complete      bool
+	ResumedPieces int // pieces trusted or verified at start
+	Err           error
+}
+
+// Torrent is one torrent being downloaded or seeded. Its state is owned by
+// the goroutine running run(); other goroutines talk to it through channels.
+type Torrent struct {
+	// static after construction
+	c        *Client
+	log      *slog.Logger
+	mi       *metainfo.MetaInfo
+	info     *metainfo.Info
+	infoHash [20]byte
+	store    storage.Storage
+	opts     Options
+	resume   string
+
+	// channels into the owner loop
+	events   chan peer.Event
+	conns    chan newConn
+	hashed   chan hashResult
+	addrs    chan []netip.AddrPort
+	dialDone chan dialResult
+
+	done      chan struct{} // closed when every piece is verified
+	doneOnce  sync.Once
+	stopped   chan struct{} // closed when run returns
+	completed chan struct{} // signals the announcer (cap 1)
+
+	// counters read by the announcer (atomic)
+	uploaded, downloaded, left atomic.Int64
+
+	snapMu sync.Mutex // guards snap
+	snap   Stats
+
+	// owned by the run loop
+	pick        *picker.Picker
+	choke       *choker.Choker
+	have        bitfield.Bitfield
+	peers       map[*peer.Conn]*peerState
+	byID        map[[20]byte]*peerState
+	cands       map[netip.AddrPort]*candidate
+	banned      map[netip.AddrPort]bool
+	bannedIDs   map[[20]byte]bool
+	dialing     int
+	hashing     map[int]bool
+	hashJobs    chan int
+	hashBacklog []int
+	hashFails   int
+	dirty       bool // have changed since last resume save
+	saving      bool
+	storeErr    error
+	rng         *rand.Rand
+}
+
+type newConn struct {
+	nc       net.Conn
+	hs       wire.Handshake
+	outbound bool
+}
+
+type hashResult struct {
+	piece int
+	ok    bool
+	err   error
+}
+
+type dialResult struct {
+	addr netip.AddrPort
+	err  error
+}
+
+type candidate struct {
+	lastTry  time.Time
+	failures int
+	inUse    bool
+}
+
+// Add opens (or creates) a torrent's storage, checks what data is already
+// there (from the resume record, or by hashing), and starts it.
+func (c *Client) Add(ctx context.Context, mi *metainfo.MetaInfo, opts Options) (*Torrent, error) {
+	info := mi.Info
+	t := &Torrent{
+		c: c, mi: mi, info: info, infoHash: mi.InfoHash, opts: opts,
+		log:      c.log.With("torrent", info.Name),
+		events:   make(chan peer.Event, 256),
+		conns:    make(chan newConn, 16),
+		hashed:   make(chan hashResult, 64),
+		addrs:    make(chan []netip.AddrPort, 8),
+		dialDone: make(chan dialResult, 64),
+		done:     make(chan struct{}), stopped: make(chan struct{}), completed: make(chan struct{}, 1),
+		peers: map[*peer.Conn]*peerState{}, byID: map[[20]byte]*peerState{},
+		cands: map[netip.AddrPort]*candidate{}, banned: map[netip.AddrPort]bool{}, bannedIDs: map[[20]byte]bool{},
+		hashing: map[int]bool{}, hashJobs: make(chan int, 1<<16),
+		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))),
+	}
+	t.resume = opts.ResumePath
+	if t.resume == "" {
+		t.resume = filepath.Join(opts.Root, ".shoal", fmt.Sprintf("%x.resume", t.infoHash))
+	}
+	if opts.Storage != nil {
+		t.store = opts.Storage
+	} else {
+		fs, err := storage.OpenFiles(opts.Root, info)
+		if err != nil {
+			return nil, fmt.Errorf("open storage: %w", err)
+		}
+		t.store = fs
+	}
+	have, err := t.checkExisting(ctx)
+	if err != nil {
+		t.store.Close()
+		return nil, err
+	}
+	t.have = have
+	t.pick = picker.New(picker.Config{
+		NumPieces: info.NumPieces(), PieceLength: info.PieceLength, TotalLength: info.TotalLength(), BlockSize: blockSize,
+	}, rand.New(rand.NewPCG(t.rng.Uint64(), t.rng.Uint64())))
+	for i := 0; i < info.NumPieces(); i++ {
+		if have.Has(i) {
+			t.pick.MarkHave(i)
+		}
+	}
+	t.choke = choker.New(choker.Config{Slots: c.cfg.UploadSlots}, rand.New(rand.NewPCG(t.rng.Uint64(), t.rng.Uint64())))
+	t.left.Store(t.leftBytes())
+	t.snap = Stats{Name: info.Name, NumPieces: info.NumPieces(), Size: info.TotalLength(), ResumedPieces: have.Count()}
+	t.publish()
+	if err := c.register(t); err != nil {
+		t.store.Close()
+		return nil, err
+	}
+	for _, p := range opts.Peers {
+		ap, err := resolveAddrPort(p)
+		if err != nil {
+			c.unregister(t)
+			t.store.Close()
+			return nil, fmt.Errorf("peer %q: %w", p, err)
+		}
+		t.cands[ap] = &candidate{}
+	}
+	go t.run(ctx)
+	return t, nil
+}
+
+// checkExisting finds which pieces are already on disk: the resume record when
+// it is trusted, otherwise a full parallel hash check of whatever files exist.
+func (t *Torrent) checkExisting(ctx context.Context) (bitfield.Bitfield, error) {
+	n := t.info.NumPieces()
+	if fs, ok := t.store.(*storage.Files); ok && !fs.Exists() {
+		return bitfield.New(n), nil
+	}
+	have, trusted, err := storage.LoadResume(t.resume, t.info, t.opts.Root)
+	if err == nil && trusted {
+		return have, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.log.Info("resume record not usable, verifying data", "err", err)
+	}
+	return storage.Verify(ctx, t.store, t.info, runtime.NumCPU(), t.opts.VerifyProgress)
+}
+
+func resolveAddrPort(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	}
+	ta, err := net.ResolveTCPAddr("tcp", s)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	ap := ta.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+// InfoHash of the torrent.
+func (t *Torrent) InfoHash() [20]byte { return t.infoHash }
+
+// Done is closed when every piece has been downloaded and verified.
+func (t *Torrent) Done() <-chan struct{} { return t.done }
+
+// Stopped is closed when the torrent has shut down (its context ended or a fatal storage error).
+func (t *Torrent) Stopped() <-chan struct{} { return t.stopped }
+
+// Stats returns the latest snapshot (refreshed every second by the owner loop).
+func (t *Torrent) Stats() Stats {
+	t.snapMu.Lock()
+	defer t.snapMu.Unlock()
+	return t.snap
+}
+
+func (t *Torrent) handshake() wire.Handshake { return t.c.ourHandshake(t.infoHash) }
+
+// offerConn hands an established connection to the owner loop.
+func (t *Torrent) offerConn(ctx context.Context, nc net.Conn, hs wire.Handshake, outbound bool) {
+	select {
+	case t.conns <- newConn{nc: nc, hs: hs, outbound: outbound}:
+	case <-t.stopped:
+		nc.Close()
+	case <-ctx.Done():
+		nc.Close()
+	}
+}
+
+func (t *Torrent) leftBytes() int64 {
+	var left int64
+	for i := 0; i < t.info.NumPieces(); i++ {
+		if !t.have.Has(i) {
+			left += t.info.PieceSize(i)
+		}
+	}
+	return left
+}
+
+func (t *Torrent) isComplete() bool { return t.have.Count() == t.info.NumPieces() }
