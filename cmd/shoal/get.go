@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-p2p/shoal/internal/dht"
 	"github.com/shoal-p2p/shoal/internal/metainfo"
 	"github.com/shoal-p2p/shoal/internal/session"
 )
@@ -22,16 +27,22 @@ func init() {
 
 // swarmFlags are the options get and seed share.
 type swarmFlags struct {
-	listen  string
-	peers   []string
-	noDHT   bool
-	verbose int
+	listen       string
+	peers        []string
+	noDHT        bool
+	dhtBootstrap string
+	dhtListen    string
+	dhtState     string
+	verbose      int
 }
 
 func (f *swarmFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.listen, "listen", "", "TCP address to accept peers on (default :6881, or a free port if taken)")
 	cmd.Flags().StringArrayVar(&f.peers, "peer", nil, "also connect to this peer, HOST:PORT (repeatable)")
 	cmd.Flags().BoolVar(&f.noDHT, "no-dht", false, "do not use the DHT (peers come from trackers and --peer only)")
+	cmd.Flags().StringVar(&f.dhtBootstrap, "dht-bootstrap", "", "DHT nodes to join through, HOST:PORT,... (default: the public routers)")
+	cmd.Flags().StringVar(&f.dhtListen, "dht-listen", "", "UDP address of the DHT node (default: the --listen address)")
+	cmd.Flags().StringVar(&f.dhtState, "dht-state", "", "file that keeps the DHT routing table across runs (default: in the user cache dir, only with the public bootstrap)")
 	cmd.Flags().CountVarP(&f.verbose, "verbose", "v", "log more (-v: info, -vv: debug)")
 }
 
@@ -51,7 +62,7 @@ func newGetCmd() *cobra.Command {
 	var out string
 	var seed bool
 	cmd := &cobra.Command{
-		Use:   "get [flags] FILE.torrent",
+		Use:   "get [flags] FILE.torrent|MAGNET",
 		Short: "Download a torrent, verifying every piece",
 		Long: `Download the content of a torrent into a folder (the result is DIR/<name>).
 
@@ -61,18 +72,19 @@ even kill it) and run the same command again: verified pieces are kept and the
 download resumes where it stopped. Exit status 0 means the whole content is
 present and verified. With --seed it then keeps uploading until interrupted.`,
 		Example: `  shoal get -o ~/Downloads ubuntu.iso.torrent
+  shoal get "magnet:?xt=urn:btih:c9e15763f722f23e98a29decdfae341b98d53056"
   shoal get --peer 127.0.0.1:6881 --no-dht -o /tmp/out file.torrent
   shoal get --seed movie.torrent          # download, then seed until Ctrl-C`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			mi, err := metainfo.Load(args[0])
+			src, err := loadSource(args[0])
 			if err != nil {
 				return err
 			}
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return fmt.Errorf("output folder: %w", err)
 			}
-			return runSwarm(cmd.Context(), mi, out, &f, seed, false)
+			return runSwarm(cmd.Context(), src, out, &f, seed, false)
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", ".", "folder to download into")
@@ -99,7 +111,7 @@ connects out to the peers they list.`,
 			if err != nil {
 				return err
 			}
-			return runSwarm(cmd.Context(), mi, dir, &f, true, true)
+			return runSwarm(cmd.Context(), source{mi: mi}, dir, &f, true, true)
 		},
 	}
 	cmd.Flags().StringVarP(&dir, "data", "d", ".", "folder that holds the torrent's content")
@@ -107,27 +119,127 @@ connects out to the peers they list.`,
 	return cmd
 }
 
+// source is what a swarm command starts from: a .torrent or a magnet link.
+type source struct {
+	mi     *metainfo.MetaInfo
+	magnet *metainfo.Magnet
+}
+
+func loadSource(arg string) (source, error) {
+	if strings.HasPrefix(arg, "magnet:") {
+		m, err := metainfo.ParseMagnet(arg)
+		if err != nil {
+			return source{}, err
+		}
+		return source{magnet: m}, nil
+	}
+	mi, err := metainfo.Load(arg)
+	if err != nil {
+		return source{}, err
+	}
+	return source{mi: mi}, nil
+}
+
+// startDHT starts the DHT node get and seed use, unless --no-dht (or the
+// torrent is private). Loopback and private bootstrap nodes mark a private
+// network: such nodes are then allowed into the routing table.
+func (f *swarmFlags) startDHT(ctx context.Context, tcpListen string, log *slog.Logger) (*dht.Server, error) {
+	cfg := dht.Config{Listen: f.dhtListen, Logger: log.With("room", "dht"), StateFile: f.dhtState}
+	if cfg.Listen == "" {
+		cfg.Listen = tcpListen
+		if cfg.Listen == "" {
+			cfg.Listen = ":6881"
+		}
+	}
+	if f.dhtBootstrap != "" {
+		cfg.Bootstrap = []string{}
+		for _, b := range strings.Split(f.dhtBootstrap, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				cfg.Bootstrap = append(cfg.Bootstrap, b)
+				if ap, err := netip.ParseAddrPort(b); err == nil && (ap.Addr().IsLoopback() || ap.Addr().IsPrivate()) {
+					cfg.AllowLoopback = true
+				}
+			}
+		}
+	} else if cfg.StateFile == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			cfg.StateFile = filepath.Join(dir, "shoal", "dht.state")
+			os.MkdirAll(filepath.Dir(cfg.StateFile), 0o755)
+		}
+	}
+	if ap, err := netip.ParseAddrPort(cfg.Listen); err == nil && ap.Addr().IsLoopback() {
+		cfg.AllowLoopback = true
+	}
+	d, err := dht.New(cfg)
+	if err != nil {
+		// the TCP port was free but the UDP one may not be: fall back to any port
+		cfg.Listen = hostOnly(cfg.Listen) + ":0"
+		if d, err = dht.New(cfg); err != nil {
+			return nil, fmt.Errorf("dht: %w", err)
+		}
+	}
+	go func() {
+		if err := d.Start(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("dht stopped", "err", err)
+		}
+	}()
+	return d, nil
+}
+
+func hostOnly(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if strings.Contains(host, ":") {
+		return "[" + host + "]"
+	}
+	return host
+}
+
 // runSwarm adds one torrent to a new session, shows progress, and returns when
 // it is complete (or, when seeding, when ctx ends).
-func runSwarm(ctx context.Context, mi *metainfo.MetaInfo, root string, f *swarmFlags, seed, mustBeComplete bool) error {
+func runSwarm(ctx context.Context, src source, root string, f *swarmFlags, seed, mustBeComplete bool) error {
 	log := f.logger()
 	term := isTerminal(os.Stderr)
-	client, err := session.NewClient(session.Config{Listen: f.listen, Logger: log})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cfg := session.Config{Listen: f.listen, Logger: log}
+	client, err := session.NewClient(cfg)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	private := src.mi != nil && src.mi.Info.Private
+	if !f.noDHT && !private {
+		d, err := f.startDHT(ctx, client.Addr().String(), log)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		client.SetDHT(d)
+	}
 	go client.Run(ctx)
+	if src.magnet != nil {
+		fmt.Fprintf(os.Stderr, "fetching metadata for %s from peers...\n", src.magnet.InfoHash)
+	}
 
 	var verifyProgress func(done, total int64)
 	if term {
 		verifyProgress = func(done, total int64) {
-			fmt.Fprintf(os.Stderr, "\rchecking %s %s ", mi.Info.Name, bar(done, total, 30))
+			fmt.Fprintf(os.Stderr, "\rchecking data %s ", bar(done, total, 30))
 		}
 	}
 	start := time.Now()
-	t, err := client.Add(ctx, mi, session.Options{Root: root, Peers: f.peers, VerifyProgress: verifyProgress})
+	opts := session.Options{Root: root, Peers: f.peers, VerifyProgress: verifyProgress}
+	var t *session.Torrent
+	if src.magnet != nil {
+		t, err = client.AddMagnet(ctx, src.magnet, opts)
+		if err != nil && ctx.Err() != nil {
+			return &exitError{code: 130, err: fmt.Errorf("interrupted while fetching metadata: %w", err)}
+		}
+	} else {
+		t, err = client.Add(ctx, src.mi, opts)
+	}
 	if term && verifyProgress != nil {
 		fmt.Fprint(os.Stderr, "\r\033[K")
 	}
@@ -138,9 +250,10 @@ func runSwarm(ctx context.Context, mi *metainfo.MetaInfo, root string, f *swarmF
 	if mustBeComplete && st.Have < st.NumPieces {
 		cancel()
 		<-t.Stopped()
-		return fmt.Errorf("data for %q in %s is incomplete: %d of %d pieces verified (to finish it: shoal get --seed -o %s %s)",
-			mi.Info.Name, root, st.Have, st.NumPieces, root, "FILE.torrent")
+		return fmt.Errorf("data for %q in %s is incomplete: %d of %d pieces verified (to finish it: shoal get --seed -o %s FILE.torrent)",
+			src.mi.Info.Name, root, st.Have, st.NumPieces, root)
 	}
+	mi := t.MetaInfo()
 	fmt.Fprintf(os.Stderr, "%s  %s  %s, %d pieces, listening on %s\n", mi.Info.Name, mi.InfoHash, humanBytes(mi.Info.TotalLength()), st.NumPieces, client.Addr())
 	if st.ResumedPieces > 0 && !mustBeComplete {
 		fmt.Fprintf(os.Stderr, "resuming: %d of %d pieces already verified\n", st.ResumedPieces, st.NumPieces)
@@ -159,7 +272,9 @@ func runSwarm(ctx context.Context, mi *metainfo.MetaInfo, root string, f *swarmF
 			if term {
 				fmt.Fprint(progressOut, "\r\033[K")
 			}
-			printSummary(t.Stats(), time.Since(start))
+			if !mustBeComplete {
+				printSummary(t.Stats(), time.Since(start))
+			}
 			if !seed {
 				cancel()
 				<-t.Stopped()

@@ -27,14 +27,14 @@ var Version = "shoal/0.1"
 
 // Config holds settings shared by every torrent of a Client.
 type Config struct {
-	Listen       string          // TCP listen address, e.g. ":6881" or "127.0.0.1:0"; "" = ":6881", falling back to a random port
-	Logger       *slog.Logger    // nil = discard
-	Tracker      *tracker.Client // nil = a default client
-	MaxPeers     int             // connections per torrent (default 60)
-	MaxHalfOpen  int             // outgoing connection attempts at once, per torrent (default 16)
-	UploadSlots  int             // regular tit-for-tat unchoke slots (default 4)
-	AnnounceIP   netip.Addr      // optional ip= for trackers
-	NoDialSelfIP bool            // reserved
+	Listen      string          // TCP listen address, e.g. ":6881" or "127.0.0.1:0"; "" = ":6881", falling back to a random port
+	Logger      *slog.Logger    // nil = discard
+	Tracker     *tracker.Client // nil = a default client
+	MaxPeers    int             // connections per torrent (default 60)
+	MaxHalfOpen int             // outgoing connection attempts at once, per torrent (default 16)
+	UploadSlots int             // regular tit-for-tat unchoke slots (default 4)
+	AnnounceIP  netip.Addr      // optional ip= for trackers
+	DHT         DHT             // nil = no DHT
 }
 
 // Client is one BitTorrent session: a listener and the torrents it serves.
@@ -177,5 +177,11 @@ func (c *Client) ourHandshake(ih [20]byte) wire.Handshake {
 	h := wire.Handshake{InfoHash: ih, PeerID: c.peerID}
 	h.SetExtended()
 	h.SetFast()
+	if c.cfg.DHT != nil {
+		h.SetDHT()
+	}
 	return h
 }
+
+// SetDHT attaches a DHT node; call it before adding torrents.
+func (c *Client) SetDHT(d DHT) { c.cfg.DHT = d }

@@ -34,6 +34,8 @@ func (t *Torrent) onExtended(ps *peerState, m wire.Message) {
 		}
 	case extMetadataID:
 		t.onMetadata(ps, m.Payload)
+	case extPexID:
+		t.onPex(ps, m.Payload)
 	default:
 		// an extension we did not announce: ignore
 	}

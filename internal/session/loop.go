@@ -36,6 +36,9 @@ func (t *Torrent) run(ctx context.Context) {
 	if !t.opts.NoTrackers && len(t.mi.Trackers()) > 0 {
 		go t.announceLoop(ctx)
 	}
+	if t.c.cfg.DHT != nil && !t.info.Private {
+		go t.dhtLoop(ctx)
+	}
 	if t.isComplete() {
 		t.markDone()
 	}
@@ -45,6 +48,7 @@ func (t *Torrent) run(ctx context.Context) {
 	chokeTick := time.NewTicker(chokeInterval)
 	defer chokeTick.Stop()
 	lastSave := time.Now()
+	ticks := 0
 	t.dialMore()
 
 	for {
@@ -54,6 +58,8 @@ func (t *Torrent) run(ctx context.Context) {
 			return
 		case ev := <-t.events:
 			t.onPeerEvent(ev)
+		case f := <-t.cmds:
+			f()
 		case nc := <-t.conns:
 			t.addConn(ctx, nc)
 		case r := <-t.hashed:
@@ -77,6 +83,9 @@ func (t *Torrent) run(ctx context.Context) {
 			t.dialMore()
 		case now := <-second.C:
 			t.tick(now)
+			if ticks++; ticks%pexEvery == 5 {
+				t.sendPex()
+			}
 			if t.dirty && !t.saving && now.Sub(lastSave) > resumeInterval {
 				lastSave = now
 				t.saveResume(false)

@@ -46,6 +46,7 @@ type peerState struct {
 	ext                         map[string]int // the peer's extension ids
 	allowedFast                 []int
 	have                        bitfield.Bitfield
+	pexSent                     map[netip.AddrPort]bool // listen addresses we told this peer about
 
 	lastPiece        time.Time
 	lastDown, lastUp int64
@@ -107,12 +108,13 @@ func (t *Torrent) addConn(ctx context.Context, nc newConn) {
 	case t.have.Count() > 0:
 		pc.Send(wire.Message{ID: wire.Bitfield, Payload: t.have.Clone().Bytes()})
 	}
+	t.sendPort(ps)
 	pc.Run(ctx, t.events)
 }
 
 func (t *Torrent) extHandshake(remote netip.AddrPort) []byte {
 	h := wire.ExtHandshake{
-		M:            map[string]int{"ut_metadata": extMetadataID},
+		M:            map[string]int{wire.ExtMetadata: extMetadataID},
 		V:            Version,
 		P:            int(t.c.port),
 		Reqq:         maxQueue,
@@ -124,6 +126,9 @@ func (t *Torrent) extHandshake(remote netip.AddrPort) []byte {
 	} else {
 		b := a.As16()
 		h.YourIP = b[:]
+	}
+	if t.pexEnabled() {
+		h.M[wire.ExtPex] = extPexID
 	}
 	return h.Marshal()
 }
@@ -249,8 +254,10 @@ func (t *Torrent) onPeerEvent(ev peer.Event) {
 			ps.allowedFast = append(ps.allowedFast, int(m.Index))
 			t.requestMore(ps)
 		}
-	case wire.Suggest, wire.Port:
-		// hints we do not act on yet
+	case wire.Port:
+		t.onPort(ps, m.Port)
+	case wire.Suggest:
+		// a hint we do not act on
 	case wire.Extended:
 		t.onExtended(ps, m)
 	default:

@@ -74,6 +74,7 @@ type Torrent struct {
 	hashed   chan hashResult
 	addrs    chan []netip.AddrPort
 	dialDone chan dialResult
+	cmds     chan func() // closures run on the owner loop (see do)
 
 	done      chan struct{} // closed when every piece is verified
 	doneOnce  sync.Once
@@ -141,6 +142,7 @@ func (c *Client) Add(ctx context.Context, mi *metainfo.MetaInfo, opts Options) (
 		hashed:   make(chan hashResult, 64),
 		addrs:    make(chan []netip.AddrPort, 8),
 		dialDone: make(chan dialResult, 64),
+		cmds:     make(chan func()),
 		done:     make(chan struct{}), stopped: make(chan struct{}), completed: make(chan struct{}, 1),
 		peers: map[*peer.Conn]*peerState{}, byID: map[[20]byte]*peerState{},
 		cands: map[netip.AddrPort]*candidate{}, banned: map[netip.AddrPort]bool{}, bannedIDs: map[[20]byte]bool{},
@@ -264,3 +266,23 @@ func (t *Torrent) leftBytes() int64 {
 }
 
 func (t *Torrent) isComplete() bool { return t.have.Count() == t.info.NumPieces() }
+
+// do runs f on the owner loop and waits for it to finish. It returns false,
+// without running f, if the torrent has stopped.
+func (t *Torrent) do(f func()) bool {
+	fin := make(chan struct{})
+	select {
+	case t.cmds <- func() { f(); close(fin) }:
+	case <-t.stopped:
+		return false
+	}
+	select {
+	case <-fin:
+		return true
+	case <-t.stopped:
+		return false
+	}
+}
+
+// MetaInfo returns the torrent's metainfo.
+func (t *Torrent) MetaInfo() *metainfo.MetaInfo { return t.mi }
