@@ -218,7 +218,6 @@ func runSwarm(ctx context.Context, src source, root string, f *swarmFlags, seed,
 		defer d.Close()
 		client.SetDHT(d)
 	}
-	go client.Run(ctx)
 	if src.magnet != nil {
 		fmt.Fprintf(os.Stderr, "fetching metadata for %s from peers...\n", src.magnet.InfoHash)
 	}
@@ -246,6 +245,7 @@ func runSwarm(ctx context.Context, src source, root string, f *swarmFlags, seed,
 	if err != nil {
 		return err
 	}
+	go client.Run(ctx) // accept peers once the torrent is ready to answer them
 	st := t.Stats()
 	if mustBeComplete && st.Have < st.NumPieces {
 		cancel()

@@ -19,7 +19,6 @@ const (
 	resumeInterval  = 20 * time.Second
 	snubTimeout     = 60 * time.Second
 	requestTimeout  = 30 * time.Second
-	redialBackoff   = 30 * time.Second
 	maxDialFailures = 5
 )
 
@@ -195,7 +194,7 @@ func (t *Torrent) dialMore() {
 		if len(t.peers)+t.dialing >= t.c.cfg.MaxPeers || t.dialing >= t.c.cfg.MaxHalfOpen {
 			return
 		}
-		if c.inUse || t.banned[addr] || c.failures >= maxDialFailures || now.Sub(c.lastTry) < redialBackoff {
+		if c.inUse || t.banned[addr] || c.failures >= maxDialFailures || now.Sub(c.lastTry) < redialWait(c.failures) {
 			continue
 		}
 		if t.connectedTo(addr) {
@@ -296,4 +295,13 @@ func (t *Torrent) markDone() {
 		default:
 		}
 	})
+}
+
+// redialWait is how long to wait before dialling a candidate again after
+// failures: 2 s, 4 s, 8 s ... up to a minute.
+func redialWait(failures int) time.Duration {
+	if failures == 0 {
+		return 0
+	}
+	return min(time.Minute, 2*time.Second<<min(failures-1, 5))
 }
