@@ -167,9 +167,15 @@ func (t *Torrent) rechoke(now time.Time) {
 	for _, id := range d.Unchoked {
 		unchoke[id] = true
 	}
+	round := ChokeRound{At: now, Seeding: t.isComplete()}
 	for id, ps := range byPID {
 		ps.optimistic = d.HasOptimistic && d.Optimistic == id
 		t.setChoking(ps, !unchoke[id])
+		round.Peers = append(round.Peers, ps.info())
+	}
+	t.rounds = append(t.rounds, round)
+	if len(t.rounds) > maxRounds {
+		t.rounds = t.rounds[len(t.rounds)-maxRounds:]
 	}
 }
 

@@ -74,7 +74,8 @@ type Torrent struct {
 	hashed   chan hashResult
 	addrs    chan []netip.AddrPort
 	dialDone chan dialResult
-	cmds     chan func() // closures run on the owner loop (see do)
+	cmds     chan func()        // closures run on the owner loop (see do)
+	cancel   context.CancelFunc // ends run (static after Add)
 
 	done      chan struct{} // closed when every piece is verified
 	doneOnce  sync.Once
@@ -101,7 +102,8 @@ type Torrent struct {
 	hashJobs    chan int
 	hashBacklog []int
 	hashFails   int
-	dirty       bool // have changed since last resume save
+	rounds      []ChokeRound // the last maxRounds tit-for-tat rounds
+	dirty       bool         // have changed since last resume save
 	saving      bool
 	storeErr    error
 	rng         *rand.Rand
@@ -193,6 +195,7 @@ func (c *Client) Add(ctx context.Context, mi *metainfo.MetaInfo, opts Options) (
 		}
 		t.cands[ap] = &candidate{}
 	}
+	ctx, t.cancel = context.WithCancel(ctx)
 	go t.run(ctx)
 	return t, nil
 }
