@@ -31,6 +31,11 @@
 //     bitfields and HAVEs seen), with ties broken by scanning from a random
 //     offset. This is one O(numPieces) scan per new piece.
 //
+// Deadlines (streaming, deadline.go): a piece given a deadline joins the
+// hot set at least at High, ordered by nearest deadline; peers known to be
+// much slower than the fastest leave near deadlines to faster peers, and a
+// block still in flight close to its deadline is raced on a second peer.
+//
 // Priorities: a partial piece is preferred over a new piece unless the new
 // piece has a strictly higher priority. Skip pieces are never requested and
 // Complete ignores them.

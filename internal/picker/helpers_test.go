@@ -108,7 +108,7 @@ func checkInvariants(t testing.TB, p *Picker) {
 		}
 	}
 	for i, q := range p.hot {
-		if p.hotPos[q] != int32(i) || p.prio[q] <= Normal || p.have.Has(q) {
+		if p.hotPos[q] != int32(i) || p.effPrio(q) <= Normal || p.have.Has(q) {
 			t.Fatalf("hot list broken at %d", i)
 		}
 	}

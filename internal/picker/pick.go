@@ -10,8 +10,12 @@ func (p *Picker) Pick(id PeerID, max int) []Block {
 		return nil
 	}
 	var out []Block
+	if len(p.dl.at) > 0 && !p.slowPeer(id) {
+		// Blocks about to miss their deadline first, even in flight elsewhere.
+		out = p.raceDeadlines(id, ps, max, out)
+	}
 	for len(out) < max && p.pending > 0 {
-		st := p.choosePiece(ps)
+		st := p.choosePiece(id, ps)
 		if st == nil {
 			break
 		}
@@ -57,7 +61,7 @@ func (p *Picker) PickFast(id PeerID, allowed []int, max int) []Block {
 
 // choosePiece returns the piece (with state and free blocks) the peer
 // should request from next, or nil.
-func (p *Picker) choosePiece(ps *peerState) *pieceState {
+func (p *Picker) choosePiece(id PeerID, ps *peerState) *pieceState {
 	// Common path: everything wanted is Normal and the peer's own piece
 	// still has free blocks.
 	if c := ps.cur; c >= 0 && len(p.hot) == 0 {
@@ -80,19 +84,22 @@ func (p *Picker) choosePiece(ps *peerState) *pieceState {
 		if len(p.hot) == 0 {
 			return best
 		}
-		minPrio = p.prio[best.piece] + 1
+		minPrio = p.effPrio(best.piece) + 1
 	}
-	if q := p.pickNew(ps, minPrio); q >= 0 {
+	if q := p.pickNew(id, ps, minPrio); q >= 0 {
 		return p.newState(q)
 	}
 	return best
 }
 
-// betterPartial orders partial pieces: higher priority, then the peer's own
-// piece, then the one with fewest free blocks.
+// betterPartial orders partial pieces: higher priority, then the nearest
+// deadline, then the peer's own piece, then the one with fewest free blocks.
 func (p *Picker) betterPartial(a, b *pieceState, cur int) bool {
-	if pa, pb := p.prio[a.piece], p.prio[b.piece]; pa != pb {
+	if pa, pb := p.effPrio(a.piece), p.effPrio(b.piece); pa != pb {
 		return pa > pb
+	}
+	if da, db := p.dl.at[a.piece], p.dl.at[b.piece]; !da.Equal(db) {
+		return db.IsZero() || (!da.IsZero() && da.Before(db)) // nearest deadline, any before none
 	}
 	if (a.piece == cur) != (b.piece == cur) {
 		return a.piece == cur
@@ -102,13 +109,13 @@ func (p *Picker) betterPartial(a, b *pieceState, cur int) bool {
 
 // pickNew chooses a wanted piece with no state that the peer has and whose
 // priority is at least minPrio, or returns -1.
-func (p *Picker) pickNew(ps *peerState, minPrio Priority) int {
+func (p *Picker) pickNew(id PeerID, ps *peerState, minPrio Priority) int {
 	best := -1
 	for _, q := range p.hot {
-		if p.prio[q] < minPrio || p.states[q] != nil || !ps.has(q) {
+		if p.effPrio(q) < minPrio || p.states[q] != nil || !ps.has(q) || p.tooSlowFor(id, ps, q) {
 			continue
 		}
-		if best < 0 || p.prio[q] > p.prio[best] || (p.prio[q] == p.prio[best] && q < best) {
+		if best < 0 || p.hotBefore(q, best) {
 			best = q
 		}
 	}
@@ -116,6 +123,9 @@ func (p *Picker) pickNew(ps *peerState, minPrio Priority) int {
 		return best
 	}
 	// Every eligible piece left is Normal (hot ones were just considered).
+	// A slow peer does not take deadline pieces it skipped above.
+	p.dl.skip = len(p.dl.at) > 0 && p.slowPeer(id)
+	defer func() { p.dl.skip = false }()
 	if p.numHave < p.randomFirst {
 		return p.pickRandom(ps)
 	}
@@ -123,7 +133,7 @@ func (p *Picker) pickNew(ps *peerState, minPrio Priority) int {
 }
 
 func (p *Picker) eligible(ps *peerState, q int) bool {
-	return p.states[q] == nil && p.prio[q] > Skip && !p.have.Has(q) && ps.has(q)
+	return p.states[q] == nil && p.prio[q] > Skip && !p.have.Has(q) && ps.has(q) && !p.skipDeadline(q)
 }
 
 // pickRandom returns a uniformly random eligible piece: two passes, one

@@ -104,6 +104,7 @@ type Picker struct {
 	active   []int         // pieces with a state
 	pool     []*pieceState
 	failedBy map[int][]PeerID // suppliers of a piece's last failed attempt
+	dl       deadlineState    // streaming deadlines (deadline.go)
 }
 
 type peerState struct {
@@ -280,6 +281,7 @@ func (p *Picker) MarkHave(piece int) {
 		}
 	}
 	p.hotRemove(piece)
+	delete(p.dl.at, piece)
 	p.have.Set(piece)
 	p.numHave++
 	if st := p.states[piece]; st != nil {
@@ -319,7 +321,7 @@ func (p *Picker) SetPriority(piece int, prio Priority) {
 			}
 		}
 	}
-	if prio > Normal {
+	if _, dl := p.dl.at[piece]; prio > Normal || (dl && prio > Skip) {
 		p.hotAdd(piece)
 	} else {
 		p.hotRemove(piece)

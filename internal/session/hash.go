@@ -56,6 +56,7 @@ func (t *Torrent) onHashed(r hashResult) {
 		t.storeErr = r.err
 		return
 	}
+	t.webseedHashed(r.piece, r.ok)
 	if !r.ok {
 		t.hashFails++
 		contributors := t.pick.BlockPeers(r.piece)
@@ -84,6 +85,7 @@ func (t *Torrent) onHashed(r hashResult) {
 	}
 	t.have.Set(r.piece)
 	t.pick.MarkHave(r.piece)
+	t.streamPieceDone(r.piece)
 	t.dirty = true
 	t.left.Add(-t.info.PieceSize(r.piece))
 	for _, ps := range t.peers {

@@ -32,6 +32,9 @@ func (t *Torrent) run(ctx context.Context) {
 	for i := 0; i < workers; i++ {
 		go t.hashWorker(ctx)
 	}
+	if t.webseeds != nil {
+		go t.runWebseeds(ctx)
+	}
 	if !t.opts.NoTrackers && len(t.mi.Trackers()) > 0 {
 		go t.announceLoop(ctx)
 	}
@@ -105,6 +108,7 @@ func (t *Torrent) tick(now time.Time) {
 	var down, up float64
 	for _, ps := range t.peers {
 		t.uploaded.Add(ps.updateRates())
+		t.pick.SetPeerRate(ps.pid, ps.downRate)
 		down += ps.downRate
 		up += ps.upRate
 		if ps.amInterested && !ps.peerChoking && t.pick.Inflight(ps.pid) > 0 && now.Sub(ps.lastPiece) > requestTimeout {

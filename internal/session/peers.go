@@ -302,7 +302,7 @@ func (t *Torrent) requestMore(ps *peerState) {
 	var blocks []picker.Block
 	switch {
 	case !ps.peerChoking:
-		blocks = t.pick.Pick(ps.pid, n)
+		blocks = t.pick.PickAt(ps.pid, n, time.Now()) // deadlines (streaming) first, then rarest first
 	case ps.fast && len(ps.allowedFast) > 0:
 		blocks = t.pick.PickFast(ps.pid, ps.allowedFast, n)
 	}

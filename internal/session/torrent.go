@@ -88,6 +88,9 @@ type Torrent struct {
 	snapMu sync.Mutex // guards snap
 	snap   Stats
 
+	streams  *streamState  // owned by the run loop
+	webseeds *webseedState // static after Add; its fields say who owns them
+
 	// owned by the run loop
 	pick        *picker.Picker
 	choke       *choker.Choker
@@ -196,6 +199,7 @@ func (c *Client) Add(ctx context.Context, mi *metainfo.MetaInfo, opts Options) (
 		t.cands[ap] = &candidate{}
 	}
 	ctx, t.cancel = context.WithCancel(ctx)
+	t.webseeds = newWebseedState(t.log, t.info, mi.URLList)
 	go t.run(ctx)
 	return t, nil
 }
