@@ -33,6 +33,8 @@ type swarmFlags struct {
 	dhtBootstrap string
 	dhtListen    string
 	dhtState     string
+	upLimit      byteSize
+	downLimit    byteSize
 	verbose      int
 }
 
@@ -43,6 +45,8 @@ func (f *swarmFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.dhtBootstrap, "dht-bootstrap", "", "DHT nodes to join through, HOST:PORT,... (default: the public routers)")
 	cmd.Flags().StringVar(&f.dhtListen, "dht-listen", "", "UDP address of the DHT node (default: the --listen address)")
 	cmd.Flags().StringVar(&f.dhtState, "dht-state", "", "file that keeps the DHT routing table across runs (default: in the user cache dir, only with the public bootstrap)")
+	cmd.Flags().Var(&f.upLimit, "upload-limit", "cap upload rate, bytes/s (suffixes K, M, G; 0 = unlimited)")
+	cmd.Flags().Var(&f.downLimit, "download-limit", "cap download rate, bytes/s (suffixes K, M, G; 0 = unlimited)")
 	cmd.Flags().CountVarP(&f.verbose, "verbose", "v", "log more (-v: info, -vv: debug)")
 }
 
@@ -204,7 +208,7 @@ func runSwarm(ctx context.Context, src source, root string, f *swarmFlags, seed,
 	term := isTerminal(os.Stderr)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cfg := session.Config{Listen: f.listen, Logger: log}
+	cfg := session.Config{Listen: f.listen, Logger: log, UploadRate: int64(f.upLimit), DownloadRate: int64(f.downLimit)}
 	client, err := session.NewClient(cfg)
 	if err != nil {
 		return err

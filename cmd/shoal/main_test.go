@@ -111,3 +111,17 @@ func TestGetRefusesBadTorrent(t *testing.T) {
 		t.Fatal("a malformed torrent was accepted")
 	}
 }
+
+func TestParseByteSize(t *testing.T) {
+	good := map[string]int64{"0": 0, "512": 512, "64K": 64 << 10, "4M": 4 << 20, "1.5m": 3 << 19, "2GiB": 2 << 30, "10KB": 10 << 10}
+	for in, want := range good {
+		if got, err := parseByteSize(in); err != nil || got != want {
+			t.Errorf("%q: got %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "abc", "5X", "9999999G"} {
+		if _, err := parseByteSize(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}

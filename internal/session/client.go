@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/shoal-p2p/shoal/internal/peer"
 	"github.com/shoal-p2p/shoal/internal/tracker"
 	"github.com/shoal-p2p/shoal/internal/wire"
@@ -27,14 +29,16 @@ var Version = "shoal/0.1"
 
 // Config holds settings shared by every torrent of a Client.
 type Config struct {
-	Listen      string          // TCP listen address, e.g. ":6881" or "127.0.0.1:0"; "" = ":6881", falling back to a random port
-	Logger      *slog.Logger    // nil = discard
-	Tracker     *tracker.Client // nil = a default client
-	MaxPeers    int             // connections per torrent (default 60)
-	MaxHalfOpen int             // outgoing connection attempts at once, per torrent (default 16)
-	UploadSlots int             // regular tit-for-tat unchoke slots (default 4)
-	AnnounceIP  netip.Addr      // optional ip= for trackers
-	DHT         DHT             // nil = no DHT
+	Listen       string          // TCP listen address, e.g. ":6881" or "127.0.0.1:0"; "" = ":6881", falling back to a random port
+	Logger       *slog.Logger    // nil = discard
+	Tracker      *tracker.Client // nil = a default client
+	MaxPeers     int             // connections per torrent (default 60)
+	MaxHalfOpen  int             // outgoing connection attempts at once, per torrent (default 16)
+	UploadSlots  int             // regular tit-for-tat unchoke slots (default 4)
+	AnnounceIP   netip.Addr      // optional ip= for trackers
+	DHT          DHT             // nil = no DHT
+	UploadRate   int64           // bytes/s for all torrents together; 0 = unlimited
+	DownloadRate int64           // bytes/s for all torrents together; 0 = unlimited
 }
 
 // Client is one BitTorrent session: a listener and the torrents it serves.
@@ -47,6 +51,7 @@ type Client struct {
 	port   uint16
 
 	nextConnID atomic.Uint64
+	up, down   *rate.Limiter // shared by every connection; nil = unlimited
 
 	mu       sync.Mutex // guards torrents
 	torrents map[[20]byte]*Torrent
@@ -99,6 +104,7 @@ func NewClient(cfg Config) (*Client, error) {
 	return &Client{
 		cfg: cfg, log: log, peerID: NewPeerID(), ln: ln, port: ap.Port(),
 		torrents: map[[20]byte]*Torrent{},
+		up:       newLimiter(cfg.UploadRate), down: newLimiter(cfg.DownloadRate),
 	}, nil
 }
 

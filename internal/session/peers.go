@@ -74,7 +74,7 @@ func (t *Torrent) addConn(ctx context.Context, nc newConn) {
 		nc.nc.Close() // already connected to this peer
 		return
 	}
-	pc := peer.New(nc.nc, t.c.nextConnID.Add(1), nc.hs, nc.outbound, peer.Config{
+	pc := peer.New(limitConn(ctx, nc.nc, t.c.up, t.c.down), t.c.nextConnID.Add(1), nc.hs, nc.outbound, peer.Config{
 		Data: t.store, PieceLength: t.info.PieceLength,
 		MaxMsgLen: max(wire.MaxBlock+13, (t.info.NumPieces()+7)/8+1),
 	})

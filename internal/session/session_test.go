@@ -178,3 +178,40 @@ func TestResume(t *testing.T) {
 		t.Fatalf("second run downloaded %d bytes, at most %d were missing", d, want)
 	}
 }
+
+// TestUploadLimit: a seeder limited to 1 MiB/s cannot deliver 3 MiB in less
+// than about two seconds (the bucket starts full, so allow for its depth).
+func TestUploadLimit(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	seedDir := t.TempDir()
+	mi, data := makeTorrent(t, seedDir, 3<<20, 64<<10)
+	seeder, err := NewClient(Config{Listen: "127.0.0.1:0", UploadRate: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go seeder.Run(ctx)
+	st, err := seeder.Add(ctx, mi, Options{Root: seedDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t)
+	go c.Run(ctx)
+	dir := t.TempDir()
+	start := time.Now()
+	lt, err := c.Add(ctx, mi, Options{Root: dir, Peers: []string{seeder.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stopAll(t, cancel, st, lt) }()
+	waitDone(t, lt, 60*time.Second)
+	elapsed := time.Since(start)
+	minimum := time.Duration(float64(len(data)-2*(1<<20)/10-limitBurst) / float64(1<<20) * float64(time.Second))
+	if elapsed < minimum {
+		t.Fatalf("3 MiB arrived in %v through a 1 MiB/s limit (at least %v expected)", elapsed, minimum)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "content.bin"))
+	if !bytes.Equal(got, data) {
+		t.Fatal("content differs")
+	}
+	t.Logf("3 MiB through a 1 MiB/s upload limit took %v", elapsed)
+}
