@@ -24,7 +24,11 @@ run timeout 1500 go test -count=1 -timeout 1400s ./...
 echo "== short fuzz runs"
 for target in $(grep -rl --include='*_test.go' '^func Fuzz' internal | xargs -n1 dirname | sort -u); do
     for f in $(grep -h -o '^func Fuzz[A-Za-z0-9_]*' "$target"/*_test.go | awk '{print $2}'); do
-        run timeout 120 go test -count=1 -run '^$' -fuzz "^$f\$" -fuzztime 5s "./$target" >/dev/null
+        if ! out=$(run timeout 300 go test -count=1 -run '^$' -fuzz "^$f\$" -fuzztime 5s -fuzzminimizetime 10x "./$target" 2>&1); then
+            echo "$out" | tail -40
+            echo "fuzz $target $f FAILED (a crashing input, if any, is saved under $target/testdata/fuzz/$f)"
+            exit 1
+        fi
         echo "fuzz $target $f ok"
     done
 done
