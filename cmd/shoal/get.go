@@ -329,6 +329,9 @@ func progressLine(st session.Stats, seeding bool) string {
 	if st.DownRate > 0 && st.Left > 0 {
 		eta = humanDuration(time.Duration(float64(st.Left) / st.DownRate * float64(time.Second)))
 	}
+	if st.Err != nil {
+		return fmt.Sprintf("%6s  paused, retrying: %v", percent(st), st.Err)
+	}
 	if seeding {
 		return fmt.Sprintf("seeding  up %s  uploaded %s  peers %d", humanRate(st.UpRate), humanBytes(st.Uploaded), st.Peers)
 	}

@@ -360,3 +360,25 @@ func (p *Picker) BlockPeers(piece int) []PeerID {
 	}
 	return append([]PeerID(nil), p.failedBy[piece]...)
 }
+
+// Unhave undoes MarkHave: a piece we had turned out to be missing or corrupt
+// on disk (changed behind our back), so it is wanted again.
+func (p *Picker) Unhave(piece int) {
+	if piece < 0 || piece >= p.n || !p.have.Has(piece) {
+		return
+	}
+	p.have.Clear(piece)
+	p.numHave--
+	if p.prio[piece] > Skip {
+		p.wanted++
+		p.pending += p.freeOf(piece)
+		for _, ps := range p.peers {
+			if !ps.all && ps.bf.Has(piece) {
+				ps.interesting++
+			}
+		}
+		if p.prio[piece] > Normal {
+			p.hotAdd(piece)
+		}
+	}
+}

@@ -489,3 +489,22 @@ func TestPickFast(t *testing.T) {
 	}
 	checkInvariants(t, p)
 }
+
+func TestUnhave(t *testing.T) {
+	p := newPicker(t, Config{NumPieces: 4, PieceLength: 32 << 10, TotalLength: 4 * 32 << 10, RandomFirst: -1}, 1)
+	for i := 0; i < 4; i++ {
+		p.MarkHave(i)
+	}
+	p.PeerHaveAll(7)
+	if !p.Complete() || p.Interesting(7) {
+		t.Fatal("should be complete and not interested")
+	}
+	p.Unhave(2)
+	if p.Complete() || p.Have(2) || p.NumHave() != 3 || !p.Interesting(7) {
+		t.Fatalf("after Unhave: complete=%v have2=%v n=%d interesting=%v", p.Complete(), p.Have(2), p.NumHave(), p.Interesting(7))
+	}
+	blocks := p.Pick(7, 10)
+	if len(blocks) != 2 || blocks[0].Piece != 2 {
+		t.Fatalf("picked %v, want the two blocks of piece 2", blocks)
+	}
+}

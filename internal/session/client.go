@@ -37,6 +37,8 @@ type Config struct {
 	UploadSlots  int             // regular tit-for-tat unchoke slots (default 4)
 	AnnounceIP   netip.Addr      // optional ip= for trackers
 	DHT          DHT             // nil = no DHT
+	MaxConns     int             // connections over all torrents (default 500)
+	MaxPerIP     int             // connections from one non-loopback IP address, per torrent (default 4)
 	UploadRate   int64           // bytes/s for all torrents together; 0 = unlimited
 	DownloadRate int64           // bytes/s for all torrents together; 0 = unlimited
 }
@@ -51,6 +53,7 @@ type Client struct {
 	port   uint16
 
 	nextConnID atomic.Uint64
+	conns      atomic.Int64  // established connections over all torrents
 	up, down   *rate.Limiter // shared by every connection; nil = unlimited
 
 	mu       sync.Mutex // guards torrents
@@ -77,6 +80,12 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if cfg.MaxHalfOpen == 0 {
 		cfg.MaxHalfOpen = 16
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 500
+	}
+	if cfg.MaxPerIP == 0 {
+		cfg.MaxPerIP = 4
 	}
 	if cfg.UploadSlots == 0 {
 		cfg.UploadSlots = 4

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/shoal-p2p/shoal/internal/storage"
 )
@@ -52,8 +53,14 @@ func (t *Torrent) onHashed(r hashResult) {
 		}
 		break
 	}
-	if r.err != nil && !errors.Is(r.err, context.Canceled) {
-		t.storeErr = r.err
+	if r.err != nil {
+		if !errors.Is(r.err, context.Canceled) {
+			t.storageFailed(r.piece, fmt.Errorf("read piece %d: %w", r.piece, r.err))
+		}
+		return
+	}
+	if t.have.Has(r.piece) {
+		t.onServeCheck(r.piece, r.ok)
 		return
 	}
 	t.webseedHashed(r.piece, r.ok)
@@ -80,10 +87,8 @@ func (t *Torrent) onHashed(r hashResult) {
 		}
 		return
 	}
-	if t.have.Has(r.piece) {
-		return
-	}
 	t.have.Set(r.piece)
+	t.checked.Set(r.piece)
 	t.pick.MarkHave(r.piece)
 	t.streamPieceDone(r.piece)
 	t.dirty = true

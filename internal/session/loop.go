@@ -84,6 +84,7 @@ func (t *Torrent) run(ctx context.Context) {
 			}
 			t.dialMore()
 		case now := <-second.C:
+			t.retryStorage(now)
 			t.tick(now)
 			if ticks++; ticks%pexEvery == 5 {
 				t.sendPex()
@@ -91,11 +92,6 @@ func (t *Torrent) run(ctx context.Context) {
 			if t.dirty && !t.saving && now.Sub(lastSave) > resumeInterval {
 				lastSave = now
 				t.saveResume(false)
-			}
-			if t.storeErr != nil {
-				t.log.Error("storage failed; stopping torrent", "err", t.storeErr)
-				t.shutdown()
-				return
 			}
 		case now := <-chokeTick.C:
 			t.rechoke(now)
@@ -151,7 +147,7 @@ func (t *Torrent) publish() {
 	t.snap.Seeds = seeds
 	t.snap.HashFails = t.hashFails
 	t.snap.Complete = t.isComplete()
-	t.snap.Err = t.storeErr
+	t.snap.Err = t.diskErr
 }
 
 // rechoke runs a tit-for-tat round.
@@ -196,7 +192,7 @@ func (t *Torrent) unchokedCount() int {
 
 // dialMore starts outgoing connections to candidates while there is room.
 func (t *Torrent) dialMore() {
-	if t.storeErr != nil {
+	if t.diskErr != nil {
 		return
 	}
 	now := time.Now()
@@ -252,12 +248,18 @@ func (t *Torrent) dial(addr netip.AddrPort) {
 }
 
 // saveResume writes the resume record in the background (after syncing data).
-func (t *Torrent) saveResume(wait bool) {
+func (t *Torrent) saveResume(wait bool) { t.saveResumeAs(wait, false) }
+
+// saveResumeAs writes the record; final marks a clean shutdown, after which
+// any change to a file (size or mtime) makes its pieces be checked again.
+func (t *Torrent) saveResumeAs(wait, final bool) {
 	have := t.have.Clone()
 	t.dirty = false
 	t.saving = true
 	fin := make(chan struct{})
+	t.saves.Add(1)
 	go func() {
+		defer t.saves.Done()
 		defer close(fin)
 		if err := t.store.Sync(); err != nil {
 			t.log.Warn("sync data", "err", err)
@@ -267,7 +269,11 @@ func (t *Torrent) saveResume(wait bool) {
 			t.log.Warn("resume dir", "err", err)
 			return
 		}
-		if err := storage.SaveResume(t.resume, t.info, t.opts.Root, have); err != nil {
+		save := storage.SaveResume
+		if final {
+			save = storage.SaveResumeFinal
+		}
+		if err := save(t.resume, t.info, t.opts.Root, have); err != nil {
 			t.log.Warn("save resume", "err", err)
 		}
 	}()
@@ -289,9 +295,8 @@ func (t *Torrent) shutdown() {
 	for pc := range t.peers {
 		pc.Close()
 	}
-	if t.dirty || t.isComplete() {
-		t.saveResume(true)
-	}
+	t.saves.Wait() // a background save must not race the final one
+	t.saveResumeAs(true, true)
 	t.c.unregister(t)
 	t.store.Close()
 	t.publish()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -66,8 +67,12 @@ func (ps *peerState) updateRates() (uploaded int64) {
 }
 
 func (t *Torrent) addConn(ctx context.Context, nc newConn) {
-	if t.bannedIDs[nc.hs.PeerID] || len(t.peers) >= t.c.cfg.MaxPeers+5 {
+	if t.bannedIDs[nc.hs.PeerID] || len(t.peers) >= t.c.cfg.MaxPeers+5 || t.c.conns.Load() >= int64(t.c.cfg.MaxConns) {
 		nc.nc.Close()
+		return
+	}
+	if ip := remoteIP(nc.nc); !ip.IsLoopback() && t.peersFromIP(ip) >= t.c.cfg.MaxPerIP {
+		nc.nc.Close() // one host may not take many of our slots
 		return
 	}
 	if old := t.byID[nc.hs.PeerID]; old != nil {
@@ -93,6 +98,7 @@ func (t *Torrent) addConn(ctx context.Context, nc newConn) {
 		}
 	}
 	t.peers[pc] = ps
+	t.c.conns.Add(1)
 	t.byID[nc.hs.PeerID] = ps
 	t.pick.AddPeer(ps.pid)
 	t.log.Debug("peer connected", "peer", pc.Addr, "out", nc.outbound, "client", clientName(nc.hs.PeerID))
@@ -140,6 +146,7 @@ func (t *Torrent) removePeer(ps *peerState, why error) {
 	}
 	t.uploaded.Add(ps.updateRates())
 	delete(t.peers, pc)
+	t.c.conns.Add(-1)
 	if t.byID[pc.Remote.PeerID] == ps {
 		delete(t.byID, pc.Remote.PeerID)
 	}
@@ -290,7 +297,7 @@ func (t *Torrent) updateInterest(ps *peerState) {
 
 // requestMore tops up the peer's request pipeline.
 func (t *Torrent) requestMore(ps *peerState) {
-	if !ps.amInterested || t.storeErr != nil {
+	if !ps.amInterested || t.diskErr != nil {
 		return
 	}
 	want := int(ps.downRate * 2 / blockSize) // two seconds of data in flight
@@ -331,7 +338,7 @@ func (t *Torrent) onRequest(ps *peerState, m wire.Message) {
 		reject()
 		return
 	}
-	if !ps.conn.QueueUpload(m.Index, m.Begin, m.Length) {
+	if !t.serveRequest(ps, m) {
 		reject()
 	}
 }
@@ -364,7 +371,7 @@ func (t *Torrent) onPiece(ps *peerState, m wire.Message) {
 	if !dup {
 		off := t.info.PieceOffset(piece) + int64(m.Begin)
 		if _, err := t.store.WriteAt(m.Payload, off); err != nil {
-			t.storeErr = fmt.Errorf("write piece %d: %w", piece, err)
+			t.storageFailed(piece, fmt.Errorf("write piece %d: %w", piece, err))
 			return
 		}
 		t.downloaded.Add(int64(len(m.Payload)))
@@ -398,4 +405,22 @@ func clientName(id [20]byte) string {
 		return string(id[1:7])
 	}
 	return fmt.Sprintf("%x", id[:4])
+}
+
+func remoteIP(nc net.Conn) netip.Addr {
+	ap, err := netip.ParseAddrPort(nc.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+func (t *Torrent) peersFromIP(ip netip.Addr) int {
+	n := 0
+	for pc := range t.peers {
+		if pc.Addr.Addr() == ip {
+			n++
+		}
+	}
+	return n
 }

@@ -79,8 +79,9 @@ type Torrent struct {
 
 	done      chan struct{} // closed when every piece is verified
 	doneOnce  sync.Once
-	stopped   chan struct{} // closed when run returns
-	completed chan struct{} // signals the announcer (cap 1)
+	saves     sync.WaitGroup // resume saves in flight
+	stopped   chan struct{}  // closed when run returns
+	completed chan struct{}  // signals the announcer (cap 1)
 
 	// counters read by the announcer (atomic)
 	uploaded, downloaded, left atomic.Int64
@@ -92,24 +93,28 @@ type Torrent struct {
 	webseeds *webseedState // static after Add; its fields say who owns them
 
 	// owned by the run loop
-	pick        *picker.Picker
-	choke       *choker.Choker
-	have        bitfield.Bitfield
-	peers       map[*peer.Conn]*peerState
-	byID        map[[20]byte]*peerState
-	cands       map[netip.AddrPort]*candidate
-	banned      map[netip.AddrPort]bool
-	bannedIDs   map[[20]byte]bool
-	dialing     int
-	hashing     map[int]bool
-	hashJobs    chan int
-	hashBacklog []int
-	hashFails   int
-	rounds      []ChokeRound // the last maxRounds tit-for-tat rounds
-	dirty       bool         // have changed since last resume save
-	saving      bool
-	storeErr    error
-	rng         *rand.Rand
+	pick         *picker.Picker
+	choke        *choker.Choker
+	have         bitfield.Bitfield
+	peers        map[*peer.Conn]*peerState
+	byID         map[[20]byte]*peerState
+	cands        map[netip.AddrPort]*candidate
+	banned       map[netip.AddrPort]bool
+	bannedIDs    map[[20]byte]bool
+	dialing      int
+	hashing      map[int]bool
+	hashJobs     chan int
+	hashBacklog  []int
+	hashFails    int
+	rounds       []ChokeRound // the last maxRounds tit-for-tat rounds
+	dirty        bool         // have changed since last resume save
+	saving       bool
+	diskErr      error             // last storage error; downloading is paused while set
+	diskErrAt    time.Time         // when diskErr happened (retry after diskRetry)
+	checked      bitfield.Bitfield // pieces hashed by this process (safe to serve)
+	serveWait    map[int][]servePending
+	serveWaiting int
+	rng          *rand.Rand
 }
 
 type newConn struct {
@@ -151,7 +156,7 @@ func (c *Client) Add(ctx context.Context, mi *metainfo.MetaInfo, opts Options) (
 		done:     make(chan struct{}), stopped: make(chan struct{}), completed: make(chan struct{}, 1),
 		peers: map[*peer.Conn]*peerState{}, byID: map[[20]byte]*peerState{},
 		cands: map[netip.AddrPort]*candidate{}, banned: map[netip.AddrPort]bool{}, bannedIDs: map[[20]byte]bool{},
-		hashing: map[int]bool{}, hashJobs: make(chan int, 1<<16),
+		hashing: map[int]bool{}, hashJobs: make(chan int, 1<<16), serveWait: map[int][]servePending{},
 		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))),
 	}
 	t.resume = opts.ResumePath
@@ -167,12 +172,16 @@ func (c *Client) Add(ctx context.Context, mi *metainfo.MetaInfo, opts Options) (
 		}
 		t.store = fs
 	}
-	have, err := t.checkExisting(ctx)
+	have, trusted, err := t.checkExisting(ctx)
 	if err != nil {
 		t.store.Close()
 		return nil, err
 	}
 	t.have = have
+	t.checked = bitfield.New(info.NumPieces())
+	if !trusted {
+		t.checked = have.Clone() // hashed just now
+	}
 	t.pick = picker.New(picker.Config{
 		NumPieces: info.NumPieces(), PieceLength: info.PieceLength, TotalLength: info.TotalLength(), BlockSize: blockSize,
 	}, rand.New(rand.NewPCG(t.rng.Uint64(), t.rng.Uint64())))
@@ -206,19 +215,20 @@ func (c *Client) Add(ctx context.Context, mi *metainfo.MetaInfo, opts Options) (
 
 // checkExisting finds which pieces are already on disk: the resume record when
 // it is trusted, otherwise a full parallel hash check of whatever files exist.
-func (t *Torrent) checkExisting(ctx context.Context) (bitfield.Bitfield, error) {
+func (t *Torrent) checkExisting(ctx context.Context) (have bitfield.Bitfield, trusted bool, err error) {
 	n := t.info.NumPieces()
 	if fs, ok := t.store.(*storage.Files); ok && !fs.Exists() {
-		return bitfield.New(n), nil
+		return bitfield.New(n), false, nil
 	}
-	have, trusted, err := storage.LoadResume(t.resume, t.info, t.opts.Root)
+	have, trusted, err = storage.LoadResume(t.resume, t.info, t.opts.Root)
 	if err == nil && trusted {
-		return have, nil
+		return have, true, nil
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.log.Info("resume record not usable, verifying data", "err", err)
 	}
-	return storage.Verify(ctx, t.store, t.info, runtime.NumCPU(), t.opts.VerifyProgress)
+	have, err = storage.Verify(ctx, t.store, t.info, runtime.NumCPU(), t.opts.VerifyProgress)
+	return have, false, err
 }
 
 func resolveAddrPort(s string) (netip.AddrPort, error) {

@@ -168,7 +168,7 @@ func (t *Torrent) webseedWorker(ctx context.Context, pid picker.PeerID) {
 // webseedPick asks the picker for up to one piece's worth of blocks for the
 // web seed worker pid. Called on the loop.
 func (t *Torrent) webseedPick(pid picker.PeerID, n int) []picker.Block {
-	if t.storeErr != nil || t.pick.Complete() {
+	if t.diskErr != nil || t.pick.Complete() {
 		return nil
 	}
 	var best float64
@@ -185,7 +185,7 @@ func (t *Torrent) webseedPick(pid picker.PeerID, n int) []picker.Block {
 // complete piece is hashed. Called on the loop.
 func (t *Torrent) webseedDeliver(pid picker.PeerID, piece int, data []byte, from string) {
 	nb := t.pick.NumBlocks(piece)
-	if t.have.Has(piece) || t.storeErr != nil || int64(len(data)) != t.info.PieceSize(piece) {
+	if t.have.Has(piece) || t.diskErr != nil || int64(len(data)) != t.info.PieceSize(piece) {
 		for i := range nb {
 			t.pick.Cancel(pid, t.pick.BlockAt(piece, i))
 		}
@@ -204,7 +204,7 @@ func (t *Torrent) webseedDeliver(pid picker.PeerID, piece int, data []byte, from
 		if !dup {
 			off := t.info.PieceOffset(piece) + int64(b.Begin)
 			if _, err := t.store.WriteAt(data[b.Begin:b.Begin+b.Length], off); err != nil {
-				t.storeErr = fmt.Errorf("write piece %d: %w", piece, err)
+				t.storageFailed(piece, fmt.Errorf("write piece %d: %w", piece, err))
 				return
 			}
 			t.downloaded.Add(int64(b.Length))
