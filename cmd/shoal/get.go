@@ -34,6 +34,8 @@ type swarmFlags struct {
 	dhtListen    string
 	dhtState     string
 	upLimit      byteSize
+	relays       []string
+	behindNAT    bool
 	downLimit    byteSize
 	verbose      int
 }
@@ -45,6 +47,8 @@ func (f *swarmFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.dhtBootstrap, "dht-bootstrap", "", "DHT nodes to join through, HOST:PORT,... (default: the public routers)")
 	cmd.Flags().StringVar(&f.dhtListen, "dht-listen", "", "UDP address of the DHT node (default: the --listen address)")
 	cmd.Flags().StringVar(&f.dhtState, "dht-state", "", "file that keeps the DHT routing table across runs (default: in the user cache dir, only with the public bootstrap)")
+	cmd.Flags().StringArrayVar(&f.relays, "relay", nil, "relay HOST:PORT (shoal relay) to be reachable through when behind a NAT (repeatable)")
+	cmd.Flags().BoolVar(&f.behindNAT, "behind-nat", false, "with --relay: use the relays without testing whether peers can reach us directly")
 	cmd.Flags().Var(&f.upLimit, "upload-limit", "cap upload rate, bytes/s (suffixes K, M, G; 0 = unlimited)")
 	cmd.Flags().Var(&f.downLimit, "download-limit", "cap download rate, bytes/s (suffixes K, M, G; 0 = unlimited)")
 	cmd.Flags().CountVarP(&f.verbose, "verbose", "v", "log more (-v: info, -vv: debug)")
@@ -205,6 +209,9 @@ func hostOnly(addr string) string {
 // it is complete (or, when seeding, when ctx ends).
 func runSwarm(ctx context.Context, src source, root string, f *swarmFlags, seed, mustBeComplete bool) error {
 	log := f.logger()
+	if f.behindNAT && len(f.relays) == 0 {
+		return errors.New("--behind-nat needs at least one --relay")
+	}
 	term := isTerminal(os.Stderr)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -250,6 +257,11 @@ func runSwarm(ctx context.Context, src source, root string, f *swarmFlags, seed,
 		return err
 	}
 	go client.Run(ctx) // accept peers once the torrent is ready to answer them
+	if len(f.relays) > 0 {
+		if _, err := client.UseRelays(ctx, f.relays, f.behindNAT); err != nil {
+			return err
+		}
+	}
 	st := t.Stats()
 	if mustBeComplete && st.Have < st.NumPieces {
 		cancel()

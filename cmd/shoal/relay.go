@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-p2p/shoal/internal/relay"
+)
+
+func init() { register(newRelayCmd) }
+
+type relayFlags struct {
+	listen, ports, publicIP     string
+	maxPeers, maxConns, perPeer int
+	peerRate, totalRate         string
+	noAnnounce                  bool
+	verbose                     bool
+}
+
+func newRelayCmd() *cobra.Command {
+	var f relayFlags
+	cmd := &cobra.Command{
+		Use:   "relay",
+		Short: "run a relay that makes peers behind NATs reachable",
+		Long: `relay runs on a public host and makes peers that cannot accept connections
+(behind a NAT or a firewall) reachable by any BitTorrent client.
+
+A NATed shoal peer (shoal get/seed --relay HOST:PORT) keeps a control connection to
+the relay's --listen port. The relay gives it a public port of its own from --ports
+and announces RELAY_IP:PORT to the peer's trackers on its behalf (trackers list the
+address an announce comes from, so the relay's address is what they hand out). When
+a client connects to that port and sends a BitTorrent handshake for one of the
+peer's torrents, the relay asks the peer for a data connection and splices the two.
+
+Quotas: --max-peers peers at once (one port each), --max-conns spliced connections
+in total and --max-conns-per-peer per peer; --peer-rate and --total-rate cap the
+bytes per second (both directions together; suffixes k, M, G = 1024-based;
+0 = unlimited). Memory is bounded: each splice holds two 32 KiB buffers.`,
+		Example: `  shoal relay --listen :7000 --ports 30000-30100
+  shoal relay --listen 198.18.100.10:7000 --ports 30000-30009 --max-peers 10 --peer-rate 4M --total-rate 20M
+  # on the NATed host:
+  shoal seed --relay relay.example.org:7000 --behind-nat -d /srv/data release.torrent`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRelay(cmd.Context(), f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", ":7000", "main port: where NATed peers connect (control and data connections)")
+	fl.StringVar(&f.ports, "ports", "30000-30100", "range of public ports, one per relayed peer, LOW-HIGH")
+	fl.StringVar(&f.publicIP, "public-ip", "", "address to advertise (default: the address each peer connected to)")
+	fl.IntVar(&f.maxPeers, "max-peers", relay.DefaultMaxPeers, "relayed peers at once")
+	fl.IntVar(&f.maxConns, "max-conns", relay.DefaultMaxConns, "spliced connections in total")
+	fl.IntVar(&f.perPeer, "max-conns-per-peer", relay.DefaultMaxConnsPerPeer, "spliced connections per relayed peer")
+	fl.StringVar(&f.peerRate, "peer-rate", "8M", "bytes per second per relayed peer (0 = unlimited)")
+	fl.StringVar(&f.totalRate, "total-rate", "64M", "bytes per second for the whole relay (0 = unlimited)")
+	fl.BoolVar(&f.noAnnounce, "no-announce", false, "do not announce relayed peers to their trackers")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
+	return cmd
+}
+
+func runRelay(ctx context.Context, f relayFlags) error {
+	lo, hi, err := parsePortRange(f.ports)
+	if err != nil {
+		return err
+	}
+	cfg := relay.Config{
+		Listen: f.listen, PortMin: lo, PortMax: hi, MaxPeers: f.maxPeers, MaxConns: f.maxConns,
+		MaxConnsPerPeer: f.perPeer, NoAnnounce: f.noAnnounce,
+	}
+	if f.maxPeers <= 0 || f.maxConns <= 0 || f.perPeer <= 0 {
+		return fmt.Errorf("relay: --max-peers, --max-conns and --max-conns-per-peer must be positive")
+	}
+	if cfg.PeerRate, err = parseRate("--peer-rate", f.peerRate); err != nil {
+		return err
+	}
+	if cfg.TotalRate, err = parseRate("--total-rate", f.totalRate); err != nil {
+		return err
+	}
+	if f.publicIP != "" {
+		if cfg.PublicIP, err = netip.ParseAddr(f.publicIP); err != nil {
+			return fmt.Errorf("relay: --public-ip: %w", err)
+		}
+	}
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	s, err := relay.NewServer(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "relay listening on %s, public ports %d-%d\n", s.Addr(), lo, hi)
+	go func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				st := s.Stats()
+				cfg.Logger.Info("relay stats", "peers", st.Peers, "conns", st.Conns, "spliced", st.Spliced,
+					"refused", st.Refused, "rejected", st.Rejected, "bytes", st.Bytes)
+			}
+		}
+	}()
+	return s.Serve(ctx)
+}
+
+// parsePortRange parses "LOW-HIGH" (or one port).
+func parsePortRange(s string) (uint16, uint16, error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		b = a
+	}
+	lo, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
+	hi, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
+	if err1 != nil || err2 != nil || lo == 0 || hi < lo {
+		return 0, 0, fmt.Errorf("relay: --ports %q: want LOW-HIGH with 1 <= LOW <= HIGH <= 65535", s)
+	}
+	return uint16(lo), uint16(hi), nil
+}
+
+// parseRate parses a byte rate like "8M", "512k", "1000000" or "0".
+func parseRate(flag, s string) (int64, error) {
+	mult := int64(1)
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(s), "/s"), "B")
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k', 'K':
+			mult, t = 1<<10, t[:n-1]
+		case 'm', 'M':
+			mult, t = 1<<20, t[:n-1]
+		case 'g', 'G':
+			mult, t = 1<<30, t[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v < 0 || v > (1<<62)/mult {
+		return 0, fmt.Errorf("relay: %s %q: want BYTES/S such as 8M, 512k or 0", flag, s)
+	}
+	if v == 0 {
+		return -1, nil // unlimited
+	}
+	return v * mult, nil
+}
