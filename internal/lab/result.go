@@ -1,0 +1,165 @@
+package lab
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// Result is what one measurement reports. Built once by Run; read-only after.
+type Result struct {
+	Tag        string    `json:"tag,omitempty"`
+	Clients    string    `json:"clients"`
+	Seeder     string    `json:"seeder,omitempty"`
+	N          int       `json:"n"`
+	FileBytes  int64     `json:"file_bytes"`
+	PieceBytes int64     `json:"piece_bytes"`
+	UpMbit     float64   `json:"u_mbit"`
+	PeerUpMbit []float64 `json:"peer_up_mbit,omitempty"` // heterogeneous uploads, cycled over the peers
+	ServerMbit float64   `json:"us_mbit"`
+	DownMbit   float64   `json:"d_mbit"` // 0 = unshaped
+	MTU        int       `json:"mtu"`
+	Left       int       `json:"peers_left,omitempty"` // peers killed mid-run (excluded from T)
+
+	Seconds float64 `json:"seconds"` // T: go signal -> last staying peer verified
+	DP2P    float64 `json:"d_p2p"`
+	DCS     float64 `json:"d_cs"`
+	Ratio   float64 `json:"ratio"`    // T / d_P2P
+	RatioCS float64 `json:"ratio_cs"` // T / d_cs
+	Floor   float64 `json:"framing_floor"`
+
+	PeerSeconds  []float64 `json:"peer_seconds"` // per peer, -1 = did not finish (left)
+	FirstFinish  float64   `json:"first_finish"`
+	Spread       float64   `json:"spread"`        // last - first finish
+	ServerUpF    float64   `json:"server_up_f"`   // L2 bytes through the server's upload tbf in [go, T], in units of F
+	ServerUtil   float64   `json:"server_util"`   // those bytes / (u_s T)
+	PeerUtil     float64   `json:"peer_util"`     // mean over peers of upload bytes / (u_i T)
+	CPUBusyMean  float64   `json:"cpu_busy_mean"` // whole machine, percent, sampled every 0.5 s in [go, T]
+	CPUBusyP90   float64   `json:"cpu_busy_p90"`
+	ProcCPUSecs  float64   `json:"proc_cpu_seconds"`       // user+sys of the lab's client and seeder processes
+	DeliveredAt  []float64 `json:"delivered_at,omitempty"` // seconds until ≈10/50/90 % of (N-left)·F reached the peers (download tbf bytes / framing floor)
+	Verified     int       `json:"verified"`               // peers whose copy is byte-identical
+	LogDir       string    `json:"log_dir,omitempty"`
+	StartedUnixS int64     `json:"started_unix"`
+}
+
+// Line is the machine-readable last line of `shoal lab`.
+func (r *Result) Line() string {
+	return fmt.Sprintf("n=%d seconds=%.3f d_p2p=%.3f ratio=%.4f", r.N, r.Seconds, r.DP2P, r.Ratio)
+}
+
+// Summary is a human-readable multi-line report.
+func (r *Result) Summary() string {
+	s := fmt.Sprintf("%s: N=%d F=%s u=%g u_s=%g d=%s Mbit/s MTU %d\n", r.Clients, r.N, mib(r.FileBytes), r.UpMbit, r.ServerMbit, downStr(r.DownMbit), r.MTU)
+	s += fmt.Sprintf("  T = %.2f s   d_P2P = %.2f s   T/d_P2P = %.3f (framing floor %.3f)   d_cs = %.2f s   T/d_cs = %.3f\n",
+		r.Seconds, r.DP2P, r.Ratio, r.Floor, r.DCS, r.RatioCS)
+	s += fmt.Sprintf("  peers finished %.2f .. %.2f s (spread %.2f s), %d/%d byte-identical", r.FirstFinish, r.Seconds, r.Spread, r.Verified, r.N-r.Left)
+	if len(r.PeerUpMbit) > 0 {
+		s += fmt.Sprintf(", peer uploads %v Mbit/s (cycled)", r.PeerUpMbit)
+	}
+	if r.Left > 0 {
+		s += fmt.Sprintf(", %d left mid-run", r.Left)
+	}
+	s += fmt.Sprintf("\n  server uploaded %.2f F (L2), uplink util server %.2f peers %.2f\n", r.ServerUpF, r.ServerUtil, r.PeerUtil)
+	if len(r.DeliveredAt) == 3 {
+		f := r.DP2P * r.Floor
+		s += fmt.Sprintf("  delivered 10/50/90%% of N·F by %.1f/%.1f/%.1f s (at the bound's pace: %.1f/%.1f/%.1f s)\n",
+			r.DeliveredAt[0], r.DeliveredAt[1], r.DeliveredAt[2], 0.1*f, 0.5*f, 0.9*f)
+	}
+	s += fmt.Sprintf("  CPU busy mean %.0f%% p90 %.0f%%, lab processes %.1f CPU s", r.CPUBusyMean, r.CPUBusyP90, r.ProcCPUSecs)
+	return s
+}
+
+func mib(b int64) string {
+	if b%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", b>>20)
+	}
+	return fmt.Sprintf("%d B", b)
+}
+
+func downStr(d float64) string {
+	if d == 0 {
+		return "unshaped"
+	}
+	return strconv.FormatFloat(d, 'g', -1, 64)
+}
+
+// CSVHeader is the header row WriteCSVRow's rows follow.
+var CSVHeader = []string{"tag", "clients", "n", "file_bytes", "piece_bytes", "u_mbit", "us_mbit", "d_mbit", "mtu",
+	"peers_left", "seconds", "d_p2p", "d_cs", "ratio", "ratio_cs", "first_finish", "spread",
+	"server_up_f", "server_util", "peer_util", "cpu_busy_mean", "cpu_busy_p90", "proc_cpu_seconds", "verified"}
+
+// WriteCSV writes a header and one row per result.
+func WriteCSV(w io.Writer, rs []Result) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(CSVHeader); err != nil {
+		return err
+	}
+	for i := range rs {
+		if err := cw.Write(rs[i].csvRow()); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func (r *Result) csvRow() []string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+	return []string{r.Tag, r.Clients, strconv.Itoa(r.N), strconv.FormatInt(r.FileBytes, 10), strconv.FormatInt(r.PieceBytes, 10),
+		f(r.UpMbit), f(r.ServerMbit), f(r.DownMbit), strconv.Itoa(r.MTU), strconv.Itoa(r.Left),
+		f(r.Seconds), f(r.DP2P), f(r.DCS), f(r.Ratio), f(r.RatioCS), f(r.FirstFinish), f(r.Spread),
+		f(r.ServerUpF), f(r.ServerUtil), f(r.PeerUtil), f(r.CPUBusyMean), f(r.CPUBusyP90), f(r.ProcCPUSecs), strconv.Itoa(r.Verified)}
+}
+
+// ReadCSV reads rows written by WriteCSV (used to re-plot a sweep).
+func ReadCSV(rd io.Reader) ([]Result, error) {
+	recs, err := csv.NewReader(rd).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("lab csv: %w", err)
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("lab csv: empty")
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	for _, need := range []string{"clients", "n", "seconds", "d_p2p", "d_cs"} {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("lab csv: no column %q", need)
+		}
+	}
+	var out []Result
+	for li, rec := range recs[1:] {
+		get := func(name string) string {
+			if i, ok := col[name]; ok && i < len(rec) {
+				return rec[i]
+			}
+			return ""
+		}
+		num := func(name string) (float64, error) {
+			s := get(name)
+			if s == "" {
+				return 0, nil
+			}
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return 0, fmt.Errorf("lab csv line %d: %s: %w", li+2, name, err)
+			}
+			return v, nil
+		}
+		var r Result
+		r.Tag, r.Clients = get("tag"), get("clients")
+		var vals [6]float64
+		for i, name := range []string{"n", "seconds", "d_p2p", "d_cs", "ratio", "file_bytes"} {
+			if vals[i], err = num(name); err != nil {
+				return nil, err
+			}
+		}
+		r.N, r.Seconds, r.DP2P, r.DCS, r.Ratio, r.FileBytes = int(vals[0]), vals[1], vals[2], vals[3], vals[4], int64(vals[5])
+		out = append(out, r)
+	}
+	return out, nil
+}

@@ -1,0 +1,142 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// parseQdiscSent maps device -> bytes sent from `tc -s qdisc show` output
+// (only root qdiscs; "qdisc tbf 1: dev vp1 root ... \n Sent 123 bytes ...").
+func parseQdiscSent(out string) map[string]int64 {
+	m := map[string]int64{}
+	dev := ""
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[0] == "qdisc" {
+			dev = ""
+			for i := 0; i+1 < len(f); i++ {
+				if f[i] == "dev" {
+					dev = f[i+1]
+				}
+			}
+			if !strings.Contains(line, " root ") {
+				dev = ""
+			}
+			continue
+		}
+		if dev != "" && len(f) >= 3 && f[0] == "Sent" && f[2] == "bytes" {
+			if v, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				m[dev] = v
+			}
+			dev = ""
+		}
+	}
+	return m
+}
+
+// tick is one timeline sample: seconds since go, the server's upload bytes
+// and the bytes delivered to each peer (its download tbf), all L2.
+type tick struct {
+	at       float64
+	serverUp int64
+	down     []int64
+}
+
+// timeline samples the counters every interval until ctx ends. It needs
+// shaped downloads (the bridge ports' tbfs count what each peer received).
+func (r *run) timeline(ctx context.Context, t0 time.Time, interval time.Duration) <-chan []tick {
+	out := make(chan []tick, 1)
+	go func() {
+		var ts []tick
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		sample := func() {
+			tctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			b, err := exec.CommandContext(tctx, "tc", "-n", r.net.Bridge, "-s", "qdisc", "show").Output()
+			if err != nil {
+				return
+			}
+			at := time.Since(t0).Seconds()
+			m := parseQdiscSent(string(b))
+			s, _ := QdiscBytes(tctx, r.net.Server, "eth0")
+			k := tick{at: at, serverUp: s, down: make([]int64, r.cfg.N)}
+			for i := range r.cfg.N {
+				k.down[i] = m["vp"+strconv.Itoa(i+1)]
+			}
+			ts = append(ts, k)
+		}
+		sample()
+		for {
+			select {
+			case <-ctx.Done():
+				sample()
+				out <- ts
+				return
+			case <-t.C:
+				sample()
+			}
+		}
+	}()
+	return out
+}
+
+// deliveredAt returns, for each fraction, the first time (linearly
+// interpolated) at which the peers together had received that fraction of
+// total bytes (counted from the first sample), or -1 if never.
+func deliveredAt(ts []tick, total float64, fracs []float64) []float64 {
+	res := make([]float64, len(fracs))
+	for i := range res {
+		res[i] = -1
+	}
+	if len(ts) == 0 || total <= 0 {
+		return res
+	}
+	sum := func(k tick) float64 {
+		s := 0.0
+		for _, d := range k.down {
+			s += float64(d)
+		}
+		return s
+	}
+	base := sum(ts[0])
+	prevT, prevV := ts[0].at, 0.0
+	for _, k := range ts[1:] {
+		v := sum(k) - base
+		for i, f := range fracs {
+			want := f * total
+			if res[i] < 0 && v >= want {
+				if v > prevV {
+					res[i] = prevT + (k.at-prevT)*(want-prevV)/(v-prevV)
+				} else {
+					res[i] = k.at
+				}
+			}
+		}
+		prevT, prevV = k.at, v
+	}
+	return res
+}
+
+// writeTimeline writes the samples as CSV (t, server_up, p1..pN) for plots.
+func writeTimeline(path string, ts []tick, n int) error {
+	var b strings.Builder
+	b.WriteString("t,server_up_bytes")
+	for i := range n {
+		fmt.Fprintf(&b, ",p%d_down_bytes", i+1)
+	}
+	b.WriteByte('\n')
+	for _, k := range ts {
+		fmt.Fprintf(&b, "%.3f,%d", k.at, k.serverUp)
+		for _, d := range k.down {
+			fmt.Fprintf(&b, ",%d", d)
+		}
+		b.WriteByte('\n')
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
