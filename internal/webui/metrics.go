@@ -1,0 +1,89 @@
+package webui
+
+import (
+	"embed"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+//go:embed static
+var staticFS embed.FS
+
+// metrics writes Prometheus text format (version 0.0.4): global and
+// per-torrent bytes, rates, peers, choke states and hash failures.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	var b strings.Builder
+	list := s.cfg.Backend.List()
+	t := s.cfg.Backend.Totals()
+	metric := func(name, typ, help string) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+	}
+	metric("shoal_torrents", "gauge", "Torrents in the daemon.")
+	fmt.Fprintf(&b, "shoal_torrents %d\n", t.Torrents)
+	metric("shoal_torrents_active", "gauge", "Torrents running (checking, downloading or seeding).")
+	fmt.Fprintf(&b, "shoal_torrents_active %d\n", t.Active)
+	metric("shoal_download_bytes_per_second", "gauge", "Download rate of all torrents.")
+	fmt.Fprintf(&b, "shoal_download_bytes_per_second %g\n", t.DownRate)
+	metric("shoal_upload_bytes_per_second", "gauge", "Upload rate of all torrents.")
+	fmt.Fprintf(&b, "shoal_upload_bytes_per_second %g\n", t.UpRate)
+	metric("shoal_downloaded_bytes_total", "counter", "Payload bytes downloaded by the torrents present, over all runs.")
+	fmt.Fprintf(&b, "shoal_downloaded_bytes_total %d\n", t.Downloaded)
+	metric("shoal_uploaded_bytes_total", "counter", "Payload bytes uploaded by the torrents present, over all runs.")
+	fmt.Fprintf(&b, "shoal_uploaded_bytes_total %d\n", t.Uploaded)
+
+	per := []struct {
+		name, typ, help string
+		val             func(v int) string
+	}{
+		{"shoal_torrent_size_bytes", "gauge", "Total size.", func(i int) string { return fmt.Sprint(list[i].Size) }},
+		{"shoal_torrent_have_bytes", "gauge", "Verified bytes.", func(i int) string { return fmt.Sprint(list[i].Have) }},
+		{"shoal_torrent_downloaded_bytes_total", "counter", "Payload bytes downloaded.", func(i int) string { return fmt.Sprint(list[i].Downloaded) }},
+		{"shoal_torrent_uploaded_bytes_total", "counter", "Payload bytes uploaded.", func(i int) string { return fmt.Sprint(list[i].Uploaded) }},
+		{"shoal_torrent_download_bytes_per_second", "gauge", "Download rate.", func(i int) string { return fmt.Sprint(list[i].DownRate) }},
+		{"shoal_torrent_upload_bytes_per_second", "gauge", "Upload rate.", func(i int) string { return fmt.Sprint(list[i].UpRate) }},
+		{"shoal_torrent_peers", "gauge", "Connected peers.", func(i int) string { return fmt.Sprint(list[i].Peers) }},
+		{"shoal_torrent_seeds", "gauge", "Connected peers that have everything.", func(i int) string { return fmt.Sprint(list[i].Seeds) }},
+		{"shoal_torrent_hash_failures_total", "counter", "Pieces that failed their hash check.", func(i int) string { return fmt.Sprint(list[i].HashFails) }},
+	}
+	for _, p := range per {
+		metric(p.name, p.typ, p.help)
+		for i, v := range list {
+			fmt.Fprintf(&b, "%s{infohash=\"%s\",name=\"%s\",state=\"%s\"} %s\n", p.name, v.Hash, promEscape(v.Name), v.State, p.val(i))
+		}
+	}
+	// Choke states from the live peer lists.
+	metric("shoal_torrent_peer_choke_states", "gauge", "Peers by choke state: unchoked_by_us, choked_by_us, unchoking_us, choking_us.")
+	for _, v := range list {
+		peers, _, err := s.cfg.Backend.Swarm(v.Hash)
+		if err != nil {
+			continue
+		}
+		var ubu, cbu, uus, cus int
+		for _, p := range peers {
+			if p.AmChoking {
+				cbu++
+			} else {
+				ubu++
+			}
+			if p.PeerChoking {
+				cus++
+			} else {
+				uus++
+			}
+		}
+		for _, kv := range []struct {
+			k string
+			n int
+		}{{"unchoked_by_us", ubu}, {"choked_by_us", cbu}, {"unchoking_us", uus}, {"choking_us", cus}} {
+			fmt.Fprintf(&b, "shoal_torrent_peer_choke_states{infohash=\"%s\",state=\"%s\"} %d\n", v.Hash, kv.k, kv.n)
+		}
+	}
+	w.Write([]byte(b.String()))
+}
+
+// promEscape escapes a label value for the text format (\\, \" and \n).
+func promEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}
