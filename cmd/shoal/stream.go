@@ -57,6 +57,7 @@ from web seeds.`,
   shoal stream --bench --bitrate 8Mbit movie.torrent`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			start := time.Now() // a cold start: --bench measures from here
 			src, err := loadSource(args[0])
 			if err != nil {
 				return err
@@ -70,7 +71,7 @@ from web seeds.`,
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return fmt.Errorf("output folder: %w", err)
 			}
-			return runStream(cmd.Context(), src, out, &f, httpAddr, fileSpec, open, bps)
+			return runStream(cmd.Context(), start, src, out, &f, httpAddr, fileSpec, open, bps)
 		},
 	}
 	cmd.Flags().StringVar(&httpAddr, "listen", "127.0.0.1:0", "HTTP address to serve the file on")
@@ -92,7 +93,7 @@ from web seeds.`,
 
 // runStream adds the torrent, serves the chosen file over HTTP until ctx
 // ends (or, with bitrate > 0, plays it once and reports).
-func runStream(ctx context.Context, src source, root string, f *swarmFlags, httpAddr, fileSpec string, open bool, bitrate float64) error {
+func runStream(ctx context.Context, start time.Time, src source, root string, f *swarmFlags, httpAddr, fileSpec string, open bool, bitrate float64) error {
 	log := f.logger()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -115,7 +116,6 @@ func runStream(ctx context.Context, src source, root string, f *swarmFlags, http
 	}
 	defer ln.Close()
 
-	start := time.Now()
 	opts := session.Options{Root: root, Peers: f.peers}
 	var t *session.Torrent
 	if src.magnet != nil {
@@ -162,7 +162,7 @@ func runStream(ctx context.Context, src source, root string, f *swarmFlags, http
 		}
 	}
 	if bitrate > 0 {
-		return benchStream(ctx, t, u, file.Length, bitrate)
+		return benchStream(ctx, t, u, file.Length, bitrate, start)
 	}
 	select {
 	case <-ctx.Done():
@@ -176,7 +176,9 @@ func runStream(ctx context.Context, src source, root string, f *swarmFlags, http
 }
 
 // benchStream plays the URL as a player at bitrate and prints the result.
-func benchStream(ctx context.Context, t *session.Torrent, u string, size int64, bitrate float64) error {
+// First byte and startup count from start (the command's start: reading
+// the .torrent, opening the client, connecting, fetching the first pieces).
+func benchStream(ctx context.Context, t *session.Torrent, u string, size int64, bitrate float64, start time.Time) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
@@ -189,16 +191,17 @@ func benchStream(ctx context.Context, t *session.Torrent, u string, size int64, 
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("bench: HTTP status %s", resp.Status)
 	}
-	res, err := stream.Play(ctx, resp.Body, size, stream.PlayConfig{Bitrate: bitrate})
+	res, err := stream.Play(ctx, resp.Body, size, stream.PlayConfig{Bitrate: bitrate, Start: start})
 	time.Sleep(1100 * time.Millisecond) // let the once-a-second counters catch up
 	st := t.Stats()
 	ws := t.WebseedBytes()
 	fmt.Printf("bitrate        %.2f Mbit/s\n", bitrate/1e6)
+	fmt.Printf("first byte     %v\n", res.FirstByte.Round(time.Millisecond))
 	fmt.Printf("startup delay  %v\n", res.Startup.Round(time.Millisecond))
 	fmt.Printf("stalls         %d (%v in all)\n", res.Stalls, res.StallTime.Round(time.Millisecond))
 	fmt.Printf("played         %s in %v\n", humanBytes(res.Bytes), res.PlayTime.Round(time.Millisecond))
-	fmt.Printf("from peers     %s\n", humanBytes(max(st.Downloaded-ws, 0)))
-	fmt.Printf("from web seeds %s\n", humanBytes(ws))
+	fmt.Printf("from peers     %s (%d bytes)\n", humanBytes(max(st.Downloaded-ws, 0)), max(st.Downloaded-ws, 0))
+	fmt.Printf("from web seeds %s (%d bytes)\n", humanBytes(ws), ws)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}

@@ -17,10 +17,15 @@ type PlayConfig struct {
 	Prebuf   time.Duration // data buffered before playback starts and after a stall (2 s)
 	MaxAhead time.Duration // the player stops reading this far ahead of playback (30 s)
 	Tick     time.Duration // playback clock step (20 ms)
+	// Start is when the measured run began: FirstByte and Startup count
+	// from it (default: when Play is called). Set it to the process start
+	// to measure a cold start.
+	Start time.Time
 }
 
 // PlayResult is what a playback run measured.
 type PlayResult struct {
+	FirstByte  time.Duration // from the start until the first byte was read
 	Startup    time.Duration // from the start until playback began
 	Stalls     int           // times playback ran dry before the end
 	StallTime  time.Duration // total time spent stalled
@@ -61,6 +66,7 @@ func Play(ctx context.Context, r io.Reader, size int64, cfg PlayConfig) (PlayRes
 		played  int64 // guarded by mu: bytes played, read by the reader goroutine
 		readErr error // guarded by mu
 		room    = make(chan struct{}, 1)
+		first   time.Time // guarded by mu: when the first byte arrived
 	)
 	go func() { // the player's network reader
 		buf := make([]byte, 64<<10)
@@ -78,6 +84,9 @@ func Play(ctx context.Context, r io.Reader, size int64, cfg PlayConfig) (PlayRes
 			}
 			n, err := r.Read(buf)
 			mu.Lock()
+			if n > 0 && first.IsZero() {
+				first = time.Now()
+			}
 			read += int64(n)
 			if err != nil {
 				if errors.Is(err, io.EOF) {
@@ -94,8 +103,18 @@ func Play(ctx context.Context, r io.Reader, size int64, cfg PlayConfig) (PlayRes
 		}
 	}()
 
-	start := time.Now()
+	start := cfg.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
 	var res PlayResult
+	firstByte := func() {
+		mu.Lock()
+		if !first.IsZero() {
+			res.FirstByte = first.Sub(start)
+		}
+		mu.Unlock()
+	}
 	playing, started := false, false
 	var stallStart, last time.Time
 	tick := time.NewTicker(cfg.Tick)
@@ -108,6 +127,7 @@ func Play(ctx context.Context, r io.Reader, size int64, cfg PlayConfig) (PlayRes
 			mu.Unlock()
 			res.Incomplete = true
 			res.PlayTime = time.Since(start)
+			firstByte()
 			return res, ctx.Err()
 		case now := <-tick.C:
 			mu.Lock()
@@ -119,14 +139,16 @@ func Play(ctx context.Context, r io.Reader, size int64, cfg PlayConfig) (PlayRes
 				}
 			}
 			last = now
-			buffered, rd, p, rerr := read-played, read, played, readErr
+			buffered, rd, p, rerr, fb := read-played, read, played, readErr, first
 			mu.Unlock()
 			if p >= size {
 				res.Bytes, res.PlayTime = rd, now.Sub(start)
+				firstByte()
 				return res, nil
 			}
 			if rerr != nil && buffered == 0 {
 				res.Bytes, res.PlayTime, res.Incomplete = rd, now.Sub(start), true
+				firstByte()
 				return res, fmt.Errorf("stream: play: %w", rerr)
 			}
 			switch {
@@ -139,6 +161,9 @@ func Play(ctx context.Context, r io.Reader, size int64, cfg PlayConfig) (PlayRes
 				if !started {
 					started = true
 					res.Startup = now.Sub(start)
+					if !fb.IsZero() { // the tick may predate the read it saw
+						res.Startup = max(res.Startup, fb.Sub(start))
+					}
 				} else {
 					res.StallTime += now.Sub(stallStart)
 				}

@@ -66,3 +66,39 @@ func TestParseBitrate(t *testing.T) {
 		}
 	}
 }
+
+// slowStart delays its first Read.
+type slowStart struct {
+	r     io.Reader
+	delay time.Duration
+	done  bool
+}
+
+func (s *slowStart) Read(p []byte) (int, error) {
+	if !s.done {
+		s.done = true
+		time.Sleep(s.delay)
+	}
+	return s.r.Read(p)
+}
+
+func TestPlayFirstByteFromStart(t *testing.T) {
+	data := make([]byte, 64<<10)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// Start lies 300 ms in the past and the first byte takes 100 ms more:
+	// FirstByte and Startup count from Start, so both exceed 400 ms.
+	cfg := PlayConfig{Bitrate: 80e6, Prebuf: 10 * time.Millisecond, Tick: 5 * time.Millisecond,
+		Start: time.Now().Add(-300 * time.Millisecond)}
+	res, err := Play(ctx, &slowStart{r: bytes.NewReader(data), delay: 100 * time.Millisecond}, int64(len(data)), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstByte < 400*time.Millisecond || res.Startup < res.FirstByte {
+		t.Fatalf("FirstByte %v, Startup %v; want FirstByte >= 400ms and Startup >= FirstByte", res.FirstByte, res.Startup)
+	}
+	res, err = Play(ctx, bytes.NewReader(data), int64(len(data)), PlayConfig{Bitrate: 80e6, Tick: 5 * time.Millisecond})
+	if err != nil || res.FirstByte <= 0 || res.FirstByte > res.Startup {
+		t.Fatalf("default start: %+v, %v; want 0 < FirstByte <= Startup", res, err)
+	}
+}
