@@ -96,10 +96,12 @@ func (t *Torrent) onHashed(r hashResult) {
 	for _, ps := range t.peers {
 		ps.conn.Send(haveMsg(r.piece))
 	}
-	if t.isComplete() {
+	if t.pick.Complete() && !t.isDone() {
 		t.log.Info("download complete")
 		t.markDone()
 		t.saveResume(false)
+	}
+	if t.isComplete() {
 		for _, ps := range t.peers {
 			if ps.seed {
 				t.removePeer(ps, errors.New("both seeds"))

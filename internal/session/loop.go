@@ -41,7 +41,7 @@ func (t *Torrent) run(ctx context.Context) {
 	if t.c.cfg.DHT != nil && !t.info.Private {
 		go t.dhtLoop(ctx)
 	}
-	if t.isComplete() {
+	if t.pick.Complete() {
 		t.markDone()
 	}
 
@@ -144,9 +144,14 @@ func (t *Torrent) publish() {
 	t.snap.Downloaded = t.downloaded.Load()
 	t.snap.Uploaded = t.uploaded.Load()
 	t.snap.Peers = len(t.peers)
+	t.snap.PeakPeers = max(t.snap.PeakPeers, len(t.peers))
+	if t.webseeds != nil {
+		t.snap.WebseedBytes = t.webseeds.bytes.Load()
+	}
 	t.snap.Seeds = seeds
 	t.snap.HashFails = t.hashFails
 	t.snap.Complete = t.isComplete()
+	t.snap.Done = t.pick.Complete()
 	t.snap.Err = t.diskErr
 }
 

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/shoal-p2p/shoal/internal/bitfield"
 	"github.com/shoal-p2p/shoal/internal/choker"
 	"github.com/shoal-p2p/shoal/internal/peer"
@@ -79,7 +81,8 @@ func (t *Torrent) addConn(ctx context.Context, nc newConn) {
 		nc.nc.Close() // already connected to this peer
 		return
 	}
-	pc := peer.New(limitConn(ctx, nc.nc, t.c.up, t.c.down), t.c.nextConnID.Add(1), nc.hs, nc.outbound, peer.Config{
+	conn := limitConn(ctx, nc.nc, []*rate.Limiter{t.c.up, t.up}, []*rate.Limiter{t.c.down, t.down})
+	pc := peer.New(conn, t.c.nextConnID.Add(1), nc.hs, nc.outbound, peer.Config{
 		Data: t.store, PieceLength: t.info.PieceLength,
 		MaxMsgLen: max(wire.MaxBlock+13, (t.info.NumPieces()+7)/8+1),
 	})

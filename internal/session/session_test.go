@@ -215,3 +215,52 @@ func TestUploadLimit(t *testing.T) {
 	}
 	t.Logf("3 MiB through a 1 MiB/s upload limit took %v", elapsed)
 }
+
+// TestFilePriorities: in a multi-file torrent, a skipped file is not
+// downloaded (beyond pieces it shares with wanted files), and Done fires
+// when the wanted files are complete.
+func TestFilePriorities(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	seedDir := t.TempDir()
+	root := filepath.Join(seedDir, "pack")
+	os.MkdirAll(root, 0o755)
+	want := bytes.Repeat([]byte("wanted!!"), 40000)  // 320000 bytes
+	skip := bytes.Repeat([]byte("skipped."), 100000) // 800000 bytes
+	os.WriteFile(filepath.Join(root, "a-wanted.bin"), want, 0o644)
+	os.WriteFile(filepath.Join(root, "b-skipped.bin"), skip, 0o644)
+	mi, _, err := metainfo.Create(ctx, metainfo.CreateOptions{Path: root, PieceLength: 16 << 10, NoDate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder := newTestClient(t)
+	go seeder.Run(ctx)
+	st, err := seeder.Add(ctx, mi, Options{Root: seedDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t)
+	go c.Run(ctx)
+	dir := t.TempDir()
+	lt, err := c.Add(ctx, mi, Options{Root: dir, FilePriorities: []int{FileNormal, FileSkip}, Peers: []string{seeder.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stopAll(t, cancel, st, lt) }()
+	waitDone(t, lt, 30*time.Second)
+	got, _ := os.ReadFile(filepath.Join(dir, "pack", "a-wanted.bin"))
+	if !bytes.Equal(got, want) {
+		t.Fatal("wanted file differs")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	s := lt.Stats()
+	if s.Complete || !s.Done {
+		t.Fatalf("complete=%v done=%v; want a done but incomplete torrent", s.Complete, s.Done)
+	}
+	// at most one piece is shared between the two files
+	if limit := int64(len(want)) + 16<<10; s.Downloaded > limit {
+		t.Fatalf("downloaded %d bytes; the wanted file and its boundary piece are only %d", s.Downloaded, limit)
+	}
+	if err := lt.SetFilePriorities([]int{FileNormal}); err == nil {
+		t.Fatal("a priority list of the wrong length was accepted")
+	}
+}

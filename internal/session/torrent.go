@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/shoal-p2p/shoal/internal/bitfield"
 	"github.com/shoal-p2p/shoal/internal/choker"
 	"github.com/shoal-p2p/shoal/internal/metainfo"
@@ -30,6 +32,11 @@ type Options struct {
 	ResumePath string   // "" = Root/.shoal/<infohash>.resume
 	Peers      []string // HOST:PORT to connect to besides the trackers' peers
 	NoTrackers bool     // do not announce
+	// UploadRate and DownloadRate limit this torrent alone (bytes/s, 0 = unlimited).
+	UploadRate, DownloadRate int64
+	// FilePriorities, when set, holds one value per file: 0 skip, 1 normal,
+	// 2 high. A piece is wanted when any file it touches is.
+	FilePriorities []int
 	// VerifyProgress is called while existing data is hashed at start (may be nil).
 	VerifyProgress func(done, total int64)
 	// Storage overrides the file backend (tests).
@@ -48,10 +55,13 @@ type Stats struct {
 	DownRate      float64
 	UpRate        float64
 	Peers         int
+	PeakPeers     int   // most peers connected at once
+	WebseedBytes  int64 // payload bytes from HTTP web seeds
 	Seeds         int
 	HashFails     int
-	Complete      bool
-	ResumedPieces int // pieces trusted or verified at start
+	Complete      bool // every piece verified (a seed)
+	Done          bool // every wanted piece verified (files skipped by priority excluded)
+	ResumedPieces int  // pieces trusted or verified at start
 	Err           error
 }
 
@@ -76,6 +86,7 @@ type Torrent struct {
 	dialDone chan dialResult
 	cmds     chan func()        // closures run on the owner loop (see do)
 	cancel   context.CancelFunc // ends run (static after Add)
+	up, down *rate.Limiter      // this torrent's own limits (static pointers; limits change atomically)
 
 	done      chan struct{} // closed when every piece is verified
 	doneOnce  sync.Once
@@ -160,6 +171,7 @@ func (c *Client) Add(ctx context.Context, mi *metainfo.MetaInfo, opts Options) (
 		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))),
 	}
 	t.resume = opts.ResumePath
+	t.up, t.down = newLimiter(opts.UploadRate), newLimiter(opts.DownloadRate)
 	if t.resume == "" {
 		t.resume = filepath.Join(opts.Root, ".shoal", fmt.Sprintf("%x.resume", t.infoHash))
 	}
@@ -188,6 +200,12 @@ func (c *Client) Add(ctx context.Context, mi *metainfo.MetaInfo, opts Options) (
 	for i := 0; i < info.NumPieces(); i++ {
 		if have.Has(i) {
 			t.pick.MarkHave(i)
+		}
+	}
+	if opts.FilePriorities != nil {
+		if err := t.applyFilePriorities(opts.FilePriorities); err != nil {
+			t.store.Close()
+			return nil, err
 		}
 	}
 	t.choke = choker.New(choker.Config{Slots: c.cfg.UploadSlots}, rand.New(rand.NewPCG(t.rng.Uint64(), t.rng.Uint64())))
@@ -303,3 +321,12 @@ func (t *Torrent) do(f func()) bool {
 
 // MetaInfo returns the torrent's metainfo.
 func (t *Torrent) MetaInfo() *metainfo.MetaInfo { return t.mi }
+
+func (t *Torrent) isDone() bool {
+	select {
+	case <-t.done:
+		return true
+	default:
+		return false
+	}
+}
