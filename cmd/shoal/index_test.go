@@ -55,10 +55,12 @@ func TestIndexFindsSeededTorrent(t *testing.T) {
 	done := make(chan struct{})
 	sctx, scancel := context.WithCancel(ctx)
 	go func() { defer close(done); seeder.Run(sctx) }()
-	defer func() { scancel(); <-done }()
-	if _, err := seeder.Add(sctx, mi, session.Options{Root: dir, NoTrackers: true}); err != nil {
+	tor, err := seeder.Add(sctx, mi, session.Options{Root: dir, NoTrackers: true})
+	if err != nil {
 		t.Fatal(err)
 	}
+	// stop the torrent (it writes its resume record) before the temp dir goes
+	defer func() { scancel(); <-done; tor.Close() }()
 
 	db := filepath.Join(t.TempDir(), "index.db")
 	cmd := newRootCmd()
