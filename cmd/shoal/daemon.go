@@ -152,6 +152,7 @@ func runDaemon(ctx context.Context, f *swarmFlags, ui, data, watch, user, passwo
 	if err != nil {
 		return err
 	}
+	var dhtStats func() webui.DHTStats
 	if !f.noDHT {
 		d, err := f.startDHT(ctx, client.Addr().String(), log)
 		if err != nil {
@@ -159,6 +160,11 @@ func runDaemon(ctx context.Context, f *swarmFlags, ui, data, watch, user, passwo
 		}
 		defer d.Close()
 		client.SetDHT(d)
+		dhtStats = func() webui.DHTStats {
+			s := d.Stats()
+			return webui.DHTStats{Nodes: d.NumNodes(), QueriesIn: s.QueriesIn, QueriesOut: s.QueriesOut,
+				Timeouts: s.Timeouts, RateLimited: s.RateLimited, BadPackets: s.BadPackets}
+		}
 	}
 	start := time.Now()
 	m, err := daemon.New(daemon.Config{DataDir: data, Engine: client, Logger: log.With("room", "daemon")})
@@ -171,7 +177,7 @@ func runDaemon(ctx context.Context, f *swarmFlags, ui, data, watch, user, passwo
 	}
 	srv := webui.New(webui.Config{
 		Backend: m, Logger: log.With("room", "webui"), Hosts: hosts, User: user, Password: password,
-		Version: version, PeerPort: int(client.Port()),
+		Version: version, PeerPort: int(client.Port()), DHT: dhtStats,
 	})
 	mdone := make(chan struct{})
 	go func() { m.Run(ctx); close(mdone) }()

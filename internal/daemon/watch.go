@@ -12,10 +12,17 @@ import (
 // maxWatchFiles bounds the .torrent files taken from the watch folder per scan.
 const maxWatchFiles = 100
 
+// watchSettle is how long a .torrent that does not parse is left alone
+// after its last change: it may still be being written (a copy in
+// progress), so it is tried again at a later scan before being called
+// invalid.
+const watchSettle = 5 * time.Second
+
 // Watch polls dir every interval until ctx ends and adds each new
 // *.torrent file. An added file is renamed to *.torrent.added (or deleted
 // when Settings.RemoveWatchFile); a file that is not a valid torrent is
-// renamed to *.torrent.invalid, so it is not tried again. Polling (not
+// renamed to *.torrent.invalid, so it is not tried again (once it has not
+// changed for watchSettle: a file still being copied in is retried). Polling (not
 // inotify) keeps it portable and works on network folders.
 func (m *Manager) Watch(ctx context.Context, dir string, interval time.Duration) {
 	if interval <= 0 {
@@ -68,6 +75,9 @@ func (m *Manager) ScanWatch(dir string) int {
 				os.Rename(p, p+".added")
 			}
 		default:
+			if fi, serr := os.Stat(p); serr == nil && time.Since(fi.ModTime()) < watchSettle {
+				continue // perhaps still being written: try again at the next scan
+			}
 			m.log.Warn("watch folder: not added", "file", name, "err", err)
 			os.Rename(p, p+".invalid")
 		}

@@ -11,7 +11,8 @@ import (
 var staticFS embed.FS
 
 // metrics writes Prometheus text format (version 0.0.4): global and
-// per-torrent bytes, rates, peers, choke states and hash failures.
+// per-torrent bytes, rates, peers, choke states and hash failures, and the
+// DHT node's figures when Config.DHT is set.
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	var b strings.Builder
@@ -33,6 +34,18 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	metric("shoal_uploaded_bytes_total", "counter", "Payload bytes uploaded by the torrents present, over all runs.")
 	fmt.Fprintf(&b, "shoal_uploaded_bytes_total %d\n", t.Uploaded)
 
+	if s.cfg.DHT != nil {
+		d := s.cfg.DHT()
+		metric("shoal_dht_nodes", "gauge", "Nodes in the DHT routing table.")
+		fmt.Fprintf(&b, "shoal_dht_nodes %d\n", d.Nodes)
+		metric("shoal_dht_queries_total", "counter", "DHT queries by direction (in: answered for others, out: sent).")
+		fmt.Fprintf(&b, "shoal_dht_queries_total{direction=\"in\"} %d\nshoal_dht_queries_total{direction=\"out\"} %d\n", d.QueriesIn, d.QueriesOut)
+		metric("shoal_dht_timeouts_total", "counter", "DHT queries that got no answer.")
+		fmt.Fprintf(&b, "shoal_dht_timeouts_total %d\n", d.Timeouts)
+		metric("shoal_dht_dropped_total", "counter", "DHT packets dropped, by reason.")
+		fmt.Fprintf(&b, "shoal_dht_dropped_total{reason=\"rate_limited\"} %d\nshoal_dht_dropped_total{reason=\"bad_packet\"} %d\n", d.RateLimited, d.BadPackets)
+	}
+
 	per := []struct {
 		name, typ, help string
 		val             func(v int) string
@@ -47,10 +60,16 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		{"shoal_torrent_seeds", "gauge", "Connected peers that have everything.", func(i int) string { return fmt.Sprint(list[i].Seeds) }},
 		{"shoal_torrent_hash_failures_total", "counter", "Pieces that failed their hash check.", func(i int) string { return fmt.Sprint(list[i].HashFails) }},
 	}
+	// The state is not a label of the figures (a series must not change
+	// identity when a torrent finishes); it has its own info series.
+	metric("shoal_torrent_info", "gauge", "Always 1; labels give each torrent's name and state.")
+	for _, v := range list {
+		fmt.Fprintf(&b, "shoal_torrent_info{infohash=\"%s\",name=\"%s\",state=\"%s\"} 1\n", v.Hash, promEscape(v.Name), v.State)
+	}
 	for _, p := range per {
 		metric(p.name, p.typ, p.help)
 		for i, v := range list {
-			fmt.Fprintf(&b, "%s{infohash=\"%s\",name=\"%s\",state=\"%s\"} %s\n", p.name, v.Hash, promEscape(v.Name), v.State, p.val(i))
+			fmt.Fprintf(&b, "%s{infohash=\"%s\",name=\"%s\"} %s\n", p.name, v.Hash, promEscape(v.Name), p.val(i))
 		}
 	}
 	// Choke states from the live peer lists.

@@ -76,6 +76,15 @@ type Config struct {
 	Version string
 	// PeerPort is reported by session-get.
 	PeerPort int
+	// DHT, when set, gives the DHT node's figures for /metrics (nil: the
+	// daemon runs without the DHT and /metrics reports none).
+	DHT func() DHTStats
+}
+
+// DHTStats are the DHT node's figures /metrics exports.
+type DHTStats struct {
+	Nodes                                                    int // nodes in the routing table
+	QueriesIn, QueriesOut, Timeouts, RateLimited, BadPackets int
 }
 
 // Server serves the daemon's HTTP interface.

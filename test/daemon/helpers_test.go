@@ -188,14 +188,15 @@ func (d *daemonProc) do(method, path string, body any) (int, string) {
 }
 
 type tview struct {
-	ID       int     `json:"id"`
-	Hash     string  `json:"hash"`
-	Name     string  `json:"name"`
-	State    string  `json:"state"`
-	Have     int64   `json:"have"`
-	Size     int64   `json:"size"`
-	Progress float64 `json:"progress"`
-	Error    string  `json:"error"`
+	ID         int     `json:"id"`
+	Hash       string  `json:"hash"`
+	Name       string  `json:"name"`
+	State      string  `json:"state"`
+	Have       int64   `json:"have"`
+	Size       int64   `json:"size"`
+	Progress   float64 `json:"progress"`
+	Error      string  `json:"error"`
+	Downloaded int64   `json:"downloaded"`
 }
 
 func (d *daemonProc) list(t *testing.T) []tview {

@@ -6,6 +6,7 @@ let token = "";
 let torrents = [];
 let selected = null; // hash of the torrent in the detail panel
 let tab = "files";
+let detailState = ""; // state shown in the detail panel
 const speeds = []; // [down, up] per second, last 120
 
 const $ = (s) => document.querySelector(s);
@@ -39,42 +40,72 @@ async function api(method, path, body) {
   return j;
 }
 
+// Rows are kept per torrent and updated in place: replacing them every
+// second would lose a click whose press and release straddle an update,
+// and the keyboard focus.
+const rows = new Map(); // hash -> {tr, cells, running}
+function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+function makeRow(t) {
+  const r = { tr: el("tr", { "data-hash": t.hash }), running: null };
+  r.name = el("span", { class: "name", onclick: () => select(t.hash) });
+  r.err = el("div", { class: "help" });
+  r.fill = el("span"); r.pct = el("em");
+  r.bar = el("div", { class: "bar" }, r.fill, r.pct);
+  r.down = el("td", { class: "n" }); r.up = el("td", { class: "n" }); r.eta = el("td", { class: "n" });
+  r.state = el("td", { class: "state" });
+  r.toggle = el("span");
+  r.acts = el("td", { class: "actions" }, r.toggle,
+    el("button", { "data-act": "remove", onclick: () => remove(t.hash, false) }, "Remove"),
+    el("button", { "data-act": "remove-data", onclick: () => remove(t.hash, true) }, "Delete data"));
+  r.tr.append(el("td", {}, r.name, r.err), el("td", {}, r.bar), r.down, r.up, r.eta, r.state, r.acts);
+  return r;
+}
+function setText(e, text) { if (e.textContent !== text) e.textContent = text; }
+function updateRow(r, t) {
+  const pct = (t.state === "checking" && t.verify > 0 ? t.verify : t.progress) * 100;
+  r.tr.dataset.state = t.state; r.tr.dataset.progress = t.progress;
+  r.tr.className = t.hash === selected ? "sel" : "";
+  setText(r.name, t.name); setText(r.err, t.error || ""); r.err.hidden = !t.error;
+  r.bar.className = "bar" + (t.progress < 1 ? " dl" : "");
+  r.fill.style.width = pct + "%"; setText(r.pct, pct.toFixed(1) + "%");
+  setText(r.down, rate(t.down_rate)); setText(r.up, rate(t.up_rate));
+  setText(r.eta, t.progress >= 1 ? "done" : eta(t.eta)); setText(r.state, t.state);
+  const running = !["stopped", "error"].includes(t.state);
+  if (running !== r.running) {
+    r.running = running;
+    r.toggle.replaceChildren(running
+      ? el("button", { "data-act": "stop", onclick: () => act(t.hash, "stop") }, "Pause")
+      : el("button", { "data-act": "start", onclick: () => act(t.hash, "start") }, "Resume"));
+  }
+}
 function renderList() {
   const tb = $("#list tbody");
-  tb.replaceChildren();
-  for (const t of torrents) {
-    const pct = (t.state === "checking" && t.verify > 0 ? t.verify : t.progress) * 100;
-    const bar = el("div", { class: "bar" + (t.progress < 1 ? " dl" : "") }, el("span"), el("em", {}, pct.toFixed(1) + "%"));
-    bar.firstChild.style.width = pct + "%";
-    const running = !["stopped", "error"].includes(t.state);
-    const acts = el("td", { class: "actions" },
-      running ? el("button", { "data-act": "stop", onclick: () => act(t.hash, "stop") }, "Pause")
-              : el("button", { "data-act": "start", onclick: () => act(t.hash, "start") }, "Resume"),
-      el("button", { "data-act": "remove", onclick: () => remove(t.hash, false) }, "Remove"),
-      el("button", { "data-act": "remove-data", onclick: () => remove(t.hash, true) }, "Delete data"));
-    const tr = el("tr", { "data-hash": t.hash, "data-state": t.state, "data-progress": t.progress, class: t.hash === selected ? "sel" : "" },
-      el("td", {}, el("span", { class: "name", onclick: () => select(t.hash) }, t.name), t.error ? el("div", { class: "help" }, t.error) : ""),
-      el("td", {}, bar),
-      el("td", { class: "n" }, rate(t.down_rate)),
-      el("td", { class: "n" }, rate(t.up_rate)),
-      el("td", { class: "n" }, t.progress >= 1 ? "done" : eta(t.eta)),
-      el("td", { class: "state" }, t.state),
-      acts);
-    tb.append(tr);
-  }
+  const seen = new Set();
+  torrents.forEach((t, i) => {
+    let r = rows.get(t.hash);
+    if (!r) { r = makeRow(t); rows.set(t.hash, r); }
+    updateRow(r, t);
+    if (tb.children[i] !== r.tr) tb.insertBefore(r.tr, tb.children[i] || null);
+    seen.add(t.hash);
+  });
+  for (const [h, r] of rows) if (!seen.has(h)) { r.tr.remove(); rows.delete(h); }
+  $("#empty").hidden = torrents.length > 0;
 }
 
 function drawSpeed() {
-  const c = $("#speed"); c.width = c.clientWidth || 600;
-  const g = c.getContext("2d"); g.clearRect(0, 0, c.width, c.height);
+  const c = $("#speed"); const dpr = window.devicePixelRatio || 1;
+  const w = c.clientWidth || 600, h = 60;
+  c.width = w * dpr; c.height = h * dpr;
+  const g = c.getContext("2d"); g.setTransform(dpr, 0, 0, dpr, 0, 0); g.clearRect(0, 0, w, h);
   const max = Math.max(1, ...speeds.flat());
   const line = (i, color) => {
     g.strokeStyle = color; g.beginPath();
-    speeds.forEach((s, x) => { const px = c.width - (speeds.length - x) * (c.width / 120); const py = c.height - (s[i] / max) * (c.height - 4); x ? g.lineTo(px, py) : g.moveTo(px, py); });
+    speeds.forEach((s, x) => { const px = w - (speeds.length - x) * (w / 120); const py = h - 1 - (s[i] / max) * (h - 18); x ? g.lineTo(px, py) : g.moveTo(px, py); });
     g.stroke();
   };
   line(0, "#37c"); line(1, "#2a7");
-  g.fillStyle = "#555"; g.fillText("max " + rate(max) + "  (blue down, green up)", 4, 12);
+  g.fillStyle = "#555"; g.font = "11px system-ui, sans-serif";
+  g.fillText("max " + rate(max) + "  (blue down, green up)", 4, 12);
 }
 
 async function act(hash, action) {
@@ -84,6 +115,7 @@ async function remove(hash, data) {
   if (data && !confirm("Delete the downloaded files too?")) return;
   try { await api("DELETE", "/api/torrents/" + hash + (data ? "?data=true" : "")); if (selected === hash) closeDetail(); } catch (e) { msg(e.message); }
 }
+window.addEventListener("resize", drawSpeed);
 function msg(text, ok) { const m = $("#add-msg"); m.textContent = text; m.className = ok ? "ok" : ""; }
 
 $("#add-form").onsubmit = async (ev) => {
@@ -113,6 +145,7 @@ async function refreshDetail() {
   for (const p of document.querySelectorAll(".pane")) p.hidden = p.id !== "tab-" + tab;
   let d;
   try { d = await api("GET", "/api/torrents/" + selected); } catch (e) { closeDetail(); return; }
+  detailState = d.state;
   $("#d-name").textContent = d.name + " — " + d.state + ", " + bytes(d.have) + " of " + bytes(d.size) + ", ratio " + d.ratio.toFixed(2);
   if (tab === "files") renderFiles(d);
   if (tab === "peers") renderPeers(d);
@@ -144,6 +177,7 @@ function flags(p) {
 function renderPeers(d) {
   const rows = d.peer_list.map((p) => el("tr", {}, el("td", {}, p.addr), el("td", {}, p.client || "?"), el("td", {}, flags(p)),
     el("td", { class: "n" }, rate(p.down_rate)), el("td", { class: "n" }, rate(p.up_rate)), el("td", { class: "n" }, d.num_pieces ? (100 * p.pieces / d.num_pieces).toFixed(0) + "%" : "")));
+  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 6, class: "help" }, d.state === "stopped" ? "Paused: no connections." : "No peers connected yet.")));
   $("#tab-peers").replaceChildren(el("table", {}, el("tr", {}, el("th", {}, "Address"), el("th", {}, "Client"), el("th", {}, "Flags"), el("th", { class: "n" }, "Down"), el("th", { class: "n" }, "Up"), el("th", { class: "n" }, "Has")), ...rows),
     el("p", { class: "help" }, "Flags: D downloading from, U uploading to (lower case: interested but choked), O optimistic unchoke, S snubbed, I incoming, * seed."));
 }
@@ -169,7 +203,7 @@ async function renderSwarm(d) {
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("width", W); svg.setAttribute("height", H); svg.setAttribute("id", "swarm-svg");
   const add = (tag, a, text) => { const e = document.createElementNS(ns, tag); for (const k in a) e.setAttribute(k, a[k]); if (text !== undefined) e.textContent = text; svg.append(e); return e; };
-  add("text", { x: 4, y: 13, "font-size": 11 }, rounds.length + " rounds, " + addrs.length + " peers");
+  add("text", { x: 4, y: 13, "font-size": 11 }, plural(rounds.length, "round") + ", " + plural(addrs.length, "peer") + (addrs.length ? "" : " (peers appear while they are connected)"));
   let maxBal = 1;
   for (const a of addrs) { const p = peers.get(a); maxBal = Math.max(maxBal, Math.abs(p.downloaded - p.uploaded)); }
   addrs.forEach((a, row) => {
@@ -197,8 +231,11 @@ async function boot() {
   const update = (m) => {
     torrents = m.torrents;
     const t = m.totals;
-    $("#totals").textContent = t.Torrents + " torrents · ↓ " + rate(t.DownRate) + " · ↑ " + rate(t.UpRate) + " · " + t.Peers + " peers";
+    $("#totals").textContent = plural(t.Torrents, "torrent") + " · ↓ " + rate(t.DownRate) + " · ↑ " + rate(t.UpRate) + " · " + plural(t.Peers, "peer");
     renderList();
+    // The detail panel follows a change of state at once (pause, finish).
+    const cur = torrents.find((x) => x.hash === selected);
+    if (cur && cur.state !== detailState) refreshDetail();
     const now = Date.now();
     if (now - last >= 900) { speeds.push([t.DownRate, t.UpRate]); if (speeds.length > 120) speeds.shift(); drawSpeed(); last = now; if (selected) refreshDetail(); }
   };
