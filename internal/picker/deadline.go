@@ -202,3 +202,20 @@ func (p *Picker) slowPeer(id PeerID) bool {
 	}
 	return false
 }
+
+// InflightWithoutDeadline lists the blocks in flight to the peer whose
+// pieces have no deadline: the requests a streaming reader may preempt after
+// a seek, so the pieces it waits for are not queued behind them.
+func (p *Picker) InflightWithoutDeadline(id PeerID) []Block {
+	ps := p.peers[id]
+	if ps == nil {
+		return nil
+	}
+	var out []Block
+	for b := range ps.inflight {
+		if _, ok := p.dl.at[b.Piece]; !ok {
+			out = append(out, b)
+		}
+	}
+	return out
+}

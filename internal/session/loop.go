@@ -205,7 +205,7 @@ func (t *Torrent) dialMore() {
 		if len(t.peers)+t.dialing >= t.c.cfg.MaxPeers || t.dialing >= t.c.cfg.MaxHalfOpen {
 			return
 		}
-		if c.inUse || t.banned[addr] || c.failures >= maxDialFailures || now.Sub(c.lastTry) < redialWait(c.failures) {
+		if c.inUse || t.banned[addr] || (c.seed && t.isComplete()) || c.failures >= maxDialFailures || now.Sub(c.lastTry) < redialWait(c.failures) {
 			continue
 		}
 		if t.connectedTo(addr) {

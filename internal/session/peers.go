@@ -157,6 +157,7 @@ func (t *Torrent) removePeer(ps *peerState, why error) {
 	t.choke.RemovePeer(choker.PeerID(ps.pid))
 	if c := t.cands[ps.listenAddr]; c != nil {
 		c.inUse = false
+		c.seed = ps.seed
 	}
 	pc.Close()
 	t.log.Debug("peer gone", "peer", pc.Addr, "err", why)

@@ -105,7 +105,9 @@ func (s streamSource) Prioritize(reader uint64, wants []stream.Want) {
 		} else {
 			st.wants[reader] = w
 		}
-		s.t.applyStreamDeadlines()
+		if s.t.applyStreamDeadlines() {
+			s.t.preemptForDeadlines()
+		}
 		for _, ps := range s.t.peers {
 			s.t.requestMore(ps)
 		}
@@ -113,8 +115,10 @@ func (s streamSource) Prioritize(reader uint64, wants []stream.Want) {
 }
 
 // applyStreamDeadlines sets the picker's deadlines to the union of every
-// reader's wants (the nearest deadline per piece). Called on the loop.
-func (t *Torrent) applyStreamDeadlines() {
+// reader's wants (the nearest deadline per piece). Called on the loop. It
+// reports whether a piece gained a deadline within urgentWithin (an open or
+// a seek), which makes already queued requests worth preempting.
+func (t *Torrent) applyStreamDeadlines() (urgent bool) {
 	st := t.streamState()
 	next := map[int]time.Time{}
 	for _, ws := range st.wants {
@@ -133,10 +137,34 @@ func (t *Torrent) applyStreamDeadlines() {
 			delete(st.marked, q)
 		}
 	}
+	now := time.Now()
 	for q, at := range next {
+		if !st.marked[q] && at.Sub(now) < urgentWithin {
+			urgent = true
+		}
 		t.pick.SetDeadline(q, at)
 		st.marked[q] = true
 	}
+	return urgent
+}
+
+// urgentWithin: a newly wanted piece due this soon preempts queued requests.
+const urgentWithin = 3 * time.Second
+
+// preemptForDeadlines withdraws requests for pieces nobody is waiting for,
+// so the pieces a reader needs now are not served behind a queue of others
+// (at a slow peer, 32 queued blocks can be seconds of transfer). Blocks
+// already on the wire are still accepted if they arrive.
+func (t *Torrent) preemptForDeadlines() {
+	n := 0
+	for _, ps := range t.peers {
+		for _, b := range t.pick.InflightWithoutDeadline(ps.pid) {
+			t.pick.Cancel(ps.pid, b)
+			ps.conn.Send(cancelMsg(b))
+			n++
+		}
+	}
+	t.log.Debug("stream: preempted queued requests for deadline pieces", "cancelled", n)
 }
 
 // streamPieceDone is the owner-loop hook for a verified piece: it wakes the

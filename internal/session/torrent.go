@@ -149,6 +149,7 @@ type candidate struct {
 	lastTry  time.Time
 	failures int
 	inUse    bool
+	seed     bool // it had every piece: no use dialling it once we do too
 }
 
 // Add opens (or creates) a torrent's storage, checks what data is already
