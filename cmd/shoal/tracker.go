@@ -19,6 +19,8 @@ func init() { register(newTrackerCmd) }
 
 type trackerFlags struct {
 	http, udp, store, allow, udpSecret string
+	catalog, catalogListen             string
+	catalogRate                        float64
 	interval, minInterval              time.Duration
 	maxNumWant                         int
 	rateLimit                          float64
@@ -37,9 +39,19 @@ Swarm state lives in memory by default. With --store redis://HOST:PORT/DB
 several tracker processes share one swarm state; they also share the UDP
 connection-id secret through Redis, so they may sit behind one address.
 With --allow FILE (one hex info-hash per line) only listed torrents are
-tracked. An empty --http or --udp turns that frontend off.`,
+tracked. An empty --http or --udp turns that frontend off.
+
+With --catalog SPEC (a SQLite file path, or a postgres:// URL) the tracker is
+also a search directory: it records the name, file list and size of each
+torrent it tracks and answers GET /search?q=WORDS (JSON; a plain page with
+html=1 or for browsers). Torrents enter the catalog by POST /upload of a
+.torrent file, or by fetching their metadata (BEP 9) from the peers that
+announce them; seeder counts follow the announces.`,
 		Example: `  shoal tracker --http 127.0.0.1:6969 --udp 127.0.0.1:6969
-  shoal tracker --store redis://127.0.0.1:6379/0 --allow whitelist.txt --interval 10m`,
+  shoal tracker --store redis://127.0.0.1:6379/0 --allow whitelist.txt --interval 10m
+  shoal tracker --http 127.0.0.1:6969 --catalog ./catalog.db
+  curl --data-binary @file.torrent http://127.0.0.1:6969/upload
+  curl 'http://127.0.0.1:6969/search?q=big+buck'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTracker(cmd.Context(), f) },
 	}
@@ -53,6 +65,9 @@ tracked. An empty --http or --udp turns that frontend off.`,
 	fl.IntVar(&f.maxNumWant, "max-numwant", server.DefaultMaxNumWant, "most peers returned per announce")
 	fl.Float64Var(&f.rateLimit, "rate-limit", 20, "announces+scrapes per second per client IP (burst 4x); 0 = unlimited")
 	fl.StringVar(&f.udpSecret, "udp-secret", "", "secret keying UDP connection ids (default: random, or shared via Redis)")
+	fl.StringVar(&f.catalog, "catalog", "", "search directory: SQLite file or postgres:// URL (serves /search and /upload)")
+	fl.StringVar(&f.catalogListen, "catalog-listen", "127.0.0.1:0", "TCP address the metadata fetcher listens on (it only dials out)")
+	fl.Float64Var(&f.catalogRate, "catalog-fetch-rate", 2, "metadata fetches started per second for torrents not yet in the catalog")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }
@@ -97,15 +112,25 @@ func runTracker(ctx context.Context, f trackerFlags) error {
 			return fmt.Errorf("tracker: --allow %s: %w", f.allow, err)
 		}
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 5)
+	running := 0
+	if f.catalog != "" {
+		if f.http == "" {
+			return errors.New("tracker: --catalog needs the HTTP frontend (--http)")
+		}
+		stop, err := startCatalog(ctx, f, &cfg, log, errc)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		running++
+	}
 	tr, err := server.New(store, cfg)
 	if err != nil {
 		return err
 	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 3)
-	running := 0
 	if f.http != "" {
 		ln, err := net.Listen("tcp", f.http)
 		if err != nil {

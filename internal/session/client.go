@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/shoal-p2p/shoal/internal/catalog"
 	"github.com/shoal-p2p/shoal/internal/peer"
 	"github.com/shoal-p2p/shoal/internal/tracker"
 	"github.com/shoal-p2p/shoal/internal/wire"
@@ -41,6 +42,7 @@ type Config struct {
 	MaxPerIP     int             // connections from one non-loopback IP address, per torrent (default 4)
 	UploadRate   int64           // bytes/s for all torrents together; 0 = unlimited
 	DownloadRate int64           // bytes/s for all torrents together; 0 = unlimited
+	Flood        FloodOptions    // flood search (shoal_search extension) privacy settings
 }
 
 // Client is one BitTorrent session: a listener and the torrents it serves.
@@ -54,6 +56,7 @@ type Client struct {
 
 	nextConnID atomic.Uint64
 	conns      atomic.Int64  // established connections over all torrents
+	flood      *floodNode    // static after construction; locks itself
 	up, down   *rate.Limiter // shared by every connection; nil = unlimited
 
 	mu       sync.Mutex // guards torrents
@@ -110,11 +113,13 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	ap, _ := netip.ParseAddrPort(ln.Addr().String())
-	return &Client{
+	c := &Client{
 		cfg: cfg, log: log, peerID: NewPeerID(), ln: ln, port: ap.Port(),
 		torrents: map[[20]byte]*Torrent{},
 		up:       newLimiter(cfg.UploadRate), down: newLimiter(cfg.DownloadRate),
-	}, nil
+	}
+	c.flood = newFloodNode(cfg.Flood, c.localEntries, log.With("room", "flood"))
+	return c, nil
 }
 
 // Port is the TCP port peers can connect to.
@@ -200,3 +205,21 @@ func (c *Client) ourHandshake(ih [20]byte) wire.Handshake {
 
 // SetDHT attaches a DHT node; call it before adding torrents.
 func (c *Client) SetDHT(d DHT) { c.cfg.DHT = d }
+
+// localEntries lists our torrents for answering flood searches.
+func (c *Client) localEntries() []catalog.Entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	es := make([]catalog.Entry, 0, len(c.torrents))
+	for _, t := range c.torrents {
+		es = append(es, catalog.FromInfo(t.info, time.Time{}))
+	}
+	return es
+}
+
+// FloodSearch sends a Gnutella-style query to the connected shoal peers
+// (TTL hops, each peer forwards it once) and collects the answers that come
+// back within wait.
+func (c *Client) FloodSearch(ctx context.Context, q string, ttl int, wait time.Duration) ([]catalog.Result, FloodStats, error) {
+	return c.flood.search(ctx, q, ttl, wait)
+}

@@ -3,6 +3,7 @@ package session
 import (
 	"net/netip"
 
+	"github.com/shoal-p2p/shoal/internal/catalog"
 	"github.com/shoal-p2p/shoal/internal/wire"
 )
 
@@ -23,6 +24,14 @@ func (t *Torrent) onExtended(ps *peerState, m wire.Message) {
 			return
 		}
 		ps.ext = h.M
+		if id := h.M[catalog.FloodExtName]; id > 0 && id <= 255 {
+			pc := ps.conn
+			t.c.flood.addPeer(pc.ID, func(b []byte) {
+				pc.Send(wire.Message{ID: wire.Extended, ExtID: uint8(id), Payload: b})
+			})
+		} else {
+			t.c.flood.removePeer(ps.conn.ID)
+		}
 		if h.Reqq > 0 {
 			ps.reqq = min(h.Reqq, maxQueue)
 		}
@@ -36,6 +45,10 @@ func (t *Torrent) onExtended(ps *peerState, m wire.Message) {
 		t.onMetadata(ps, m.Payload)
 	case extPexID:
 		t.onPex(ps, m.Payload)
+	case extFloodID:
+		if err := t.c.flood.onMessage(ps.conn.ID, m.Payload); err != nil {
+			t.drop(ps, "bad shoal_search message: %v", err)
+		}
 	default:
 		// an extension we did not announce: ignore
 	}

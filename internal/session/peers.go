@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/shoal-p2p/shoal/internal/bitfield"
+	"github.com/shoal-p2p/shoal/internal/catalog"
 	"github.com/shoal-p2p/shoal/internal/choker"
 	"github.com/shoal-p2p/shoal/internal/peer"
 	"github.com/shoal-p2p/shoal/internal/picker"
@@ -21,6 +22,7 @@ import (
 const (
 	extMetadataID = 1
 	extPexID      = 2
+	extFloodID    = 3
 )
 
 const (
@@ -69,6 +71,9 @@ func (ps *peerState) updateRates() (uploaded int64) {
 }
 
 func (t *Torrent) addConn(ctx context.Context, nc newConn) {
+	if len(t.peers) >= t.c.cfg.MaxPeers+5 {
+		t.evictIdle() // a flood of silent connections must not lock honest peers out
+	}
 	if t.bannedIDs[nc.hs.PeerID] || len(t.peers) >= t.c.cfg.MaxPeers+5 || t.c.conns.Load() >= int64(t.c.cfg.MaxConns) {
 		nc.nc.Close()
 		return
@@ -139,6 +144,7 @@ func (t *Torrent) extHandshake(remote netip.AddrPort) []byte {
 	if t.pexEnabled() {
 		h.M[wire.ExtPex] = extPexID
 	}
+	h.M[catalog.FloodExtName] = extFloodID
 	return h.Marshal()
 }
 
@@ -150,6 +156,7 @@ func (t *Torrent) removePeer(ps *peerState, why error) {
 	t.uploaded.Add(ps.updateRates())
 	delete(t.peers, pc)
 	t.c.conns.Add(-1)
+	t.c.flood.removePeer(pc.ID)
 	if t.byID[pc.Remote.PeerID] == ps {
 		delete(t.byID, pc.Remote.PeerID)
 	}
@@ -355,14 +362,14 @@ func (t *Torrent) onPiece(ps *peerState, m wire.Message) {
 		t.drop(ps, "piece message out of range: %d+%d len %d", m.Index, m.Begin, len(m.Payload))
 		return
 	}
-	ps.lastPiece = time.Now()
-	if t.have.Has(piece) {
-		return // late endgame duplicate
-	}
 	b := picker.Block{Piece: piece, Begin: int(m.Begin), Length: len(m.Payload)}
 	if b.Length != min(blockSize, int(t.info.PieceSize(piece))-b.Begin) {
 		t.drop(ps, "piece message with odd block length %d", b.Length)
 		return
+	}
+	ps.lastPiece = time.Now()
+	if t.have.Has(piece) {
+		return // late endgame duplicate
 	}
 	dup, cancels, done := t.pick.BlockReceived(ps.pid, b)
 	for _, c := range cancels {
@@ -427,4 +434,26 @@ func (t *Torrent) peersFromIP(ip netip.Addr) int {
 		}
 	}
 	return n
+}
+
+// idleEvictAge: a connection that has said nothing useful for this long may
+// be closed to make room when the torrent is at its connection cap.
+const idleEvictAge = 60 * time.Second
+
+// evictIdle closes the oldest connection that never sent its pieces and is
+// not interested in ours, if it is older than idleEvictAge.
+func (t *Torrent) evictIdle() {
+	var victim *peerState
+	now := time.Now()
+	for _, ps := range t.peers {
+		if ps.sawAvail || ps.peerInterested || now.Sub(ps.connectedAt) < idleEvictAge {
+			continue
+		}
+		if victim == nil || ps.connectedAt.Before(victim.connectedAt) {
+			victim = ps
+		}
+	}
+	if victim != nil {
+		t.removePeer(victim, errors.New("idle at the connection cap"))
+	}
 }

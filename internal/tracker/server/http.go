@@ -22,7 +22,8 @@ const (
 )
 
 // HTTPHandler serves /announce and /scrape (BEP 3, 23, 7, 48), /metrics
-// (Prometheus text) and a status page at /.
+// (Prometheus text) and a status page at /; with Config.Catalog also
+// /search and /upload.
 type HTTPHandler struct {
 	t       *Tracker  // static after construction
 	started time.Time // static after construction
@@ -36,6 +37,11 @@ func NewHTTPHandler(t *Tracker) *HTTPHandler {
 	h.mux.HandleFunc("GET /scrape", h.scrape)
 	h.mux.HandleFunc("GET /metrics", h.metrics)
 	h.mux.HandleFunc("GET /{$}", h.status)
+	if t.cfg.Catalog != nil {
+		h.mux.Handle("/search", t.cfg.Catalog)
+		h.mux.Handle("/search/", t.cfg.Catalog)
+		h.mux.Handle("/upload", t.cfg.Catalog)
+	}
 	return h
 }
 

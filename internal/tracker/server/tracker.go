@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -51,6 +52,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now. For tests.
 	Now func() time.Time
+	// Catalog, when non-nil, is mounted on the HTTP frontend at /search
+	// (and /search/...) and /upload: a search directory over the torrents
+	// this tracker sees (see internal/catalog.Mux). The tracker itself
+	// knows nothing of it.
+	Catalog http.Handler
+	// OnAnnounce, when non-nil, is called after every accepted announce
+	// (HTTP and UDP) with the info-hash, the announcer's address and the
+	// swarm's counts after the change. It runs on the request's goroutine,
+	// so it must return at once (hand the event to a bounded queue and drop
+	// when full); a slow hook slows every announce.
+	OnAnnounce func(ih InfoHash, addr netip.AddrPort, seeders, leechers int)
 }
 
 // Tracker is the protocol-independent tracker logic shared by the HTTP
@@ -167,6 +179,9 @@ func (t *Tracker) announce(ctx context.Context, req *AnnounceRequest, dst []byte
 	st, peers, err := t.store.Announce(ctx, pa, t.cfg.Now(), dst)
 	if err != nil {
 		return AnnounceResponse{}, fmt.Errorf("store announce: %w", err)
+	}
+	if t.cfg.OnAnnounce != nil {
+		t.cfg.OnAnnounce(pa.InfoHash, pa.Addr, int(st.Seeders), int(st.Leechers))
 	}
 	return AnnounceResponse{
 		Interval:    t.cfg.Interval,
