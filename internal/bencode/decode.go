@@ -31,9 +31,16 @@ var DefaultLimits = Limits{MaxDepth: 64, MaxStringLen: 64 << 20, MaxItems: 4 << 
 type SyntaxError struct {
 	Offset int
 	Msg    string
+	// Key is the innermost dictionary key (of a struct field) whose value
+	// was malformed or of the wrong type, "" when not inside one; it is
+	// part of the message so users learn which field is bad.
+	Key string
 }
 
 func (e *SyntaxError) Error() string {
+	if e.Key != "" {
+		return fmt.Sprintf("bencode: key %q: %s at offset %d", e.Key, e.Msg, e.Offset)
+	}
 	return fmt.Sprintf("bencode: %s at offset %d", e.Msg, e.Offset)
 }
 

@@ -1,6 +1,7 @@
 package bencode
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -289,6 +290,10 @@ func (s *scanner) decodeDict(v reflect.Value, depth int) error {
 			continue
 		}
 		if err := s.decode(v.FieldByIndex(f.index), depth+1); err != nil {
+			var se *SyntaxError
+			if errors.As(err, &se) && se.Key == "" {
+				se.Key = string(k) // name the innermost field in the message
+			}
 			return err
 		}
 	}
