@@ -26,6 +26,7 @@ func newSearchCmd() *cobra.Command {
 		asJSON  bool
 		limit   int
 		timeout time.Duration
+		fl      floodFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "search WORDS...",
@@ -34,23 +35,38 @@ func newSearchCmd() *cobra.Command {
 run with --catalog) is asked over HTTP, and the local index built by
 'shoal index' is searched with --index. Results are merged by info-hash and
 printed best first with name, size, seeders and a magnet link.
-Matching finds any substring, ignores case and accents, and tolerates a typo.`,
+Matching finds any substring, ignores case and accents, and tolerates a typo.
+
+With --flood the query also goes Gnutella-style to the shoal peers of the
+swarms named by --via: each peer answers from the torrents it holds and
+passes the query on (--ttl hops, once per peer); answers retrace the path.
+Nothing is downloaded from the --via torrents.`,
 		Example: `  shoal search --directory http://127.0.0.1:6969 "big buck bunny"
-  shoal search --index ~/.shoal/index.db --json ubuntu 22.04`,
+  shoal search --index ~/.shoal/index.db --json ubuntu 22.04
+  shoal search --flood --via linux.torrent --ttl 3 "debian netinst"`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := strings.Join(args, " ")
-			if len(dirs) == 0 && index == "" {
-				return errors.New("search: nothing to ask: give --directory URL and/or --index FILE")
+			if len(dirs) == 0 && index == "" && !fl.on {
+				return errors.New("search: nothing to ask: give --directory URL, --index FILE and/or --flood --via FILE.torrent")
 			}
 			limit = min(max(limit, 1), catalog.MaxLimit)
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			lists, errs := searchAll(ctx, q, dirs, index, limit)
+			sources := len(dirs) + boolInt(index != "")
+			if fl.on {
+				sources++
+				if rs, err := floodSearch(ctx, q, &fl); err != nil {
+					errs = append(errs, err)
+				} else {
+					lists = append(lists, rs)
+				}
+			}
 			for _, err := range errs {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", err)
 			}
-			if len(errs) > 0 && len(errs) == len(dirs)+boolInt(index != "") {
+			if len(errs) > 0 && len(errs) == sources {
 				return fmt.Errorf("search: every source failed: %w", errors.Join(errs...))
 			}
 			rs := catalog.Merge(lists...)
@@ -82,6 +98,13 @@ Matching finds any substring, ignores case and accents, and tolerates a typo.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().IntVar(&limit, "limit", 20, "results to print (max 200)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Second, "give up on slow sources after this")
+	cmd.Flags().BoolVar(&fl.on, "flood", false, "also ask shoal peers by flooding (needs --via)")
+	cmd.Flags().StringArrayVar(&fl.via, "via", nil, "with --flood: .torrent whose swarm to ask (repeatable; nothing is downloaded)")
+	cmd.Flags().StringArrayVar(&fl.peers, "peer", nil, "with --flood: also connect to this peer HOST:PORT (repeatable)")
+	cmd.Flags().IntVar(&fl.ttl, "ttl", 3, "with --flood: hops the query may travel")
+	cmd.Flags().DurationVar(&fl.wait, "wait", 3*time.Second, "with --flood: how long to wait for peers and for answers")
+	cmd.Flags().StringVar(&fl.listen, "listen", "", "with --flood: TCP address to accept peers on (default: any free port)")
+	cmd.Flags().BoolVar(&fl.noTracker, "no-trackers", false, "with --flood: do not announce (use --peer only)")
 	return cmd
 }
 

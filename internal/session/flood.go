@@ -173,3 +173,6 @@ func (f *floodNode) numPeers() int {
 	defer f.mu.Unlock()
 	return len(f.peers)
 }
+
+// FloodPeers is how many connected peers speak shoal_search right now.
+func (c *Client) FloodPeers() int { return c.flood.numPeers() }
