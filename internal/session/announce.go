@@ -38,6 +38,7 @@ func (t *Torrent) announceLoop(ctx context.Context) {
 		resp, url, err := tiers.Announce(actx, t.c.cfg.Tracker, req)
 		cancel()
 		wait := retry
+		t.recordAnnounce(url, resp, err)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -89,4 +90,38 @@ func (t *Torrent) announceStopped(tiers *tracker.Tiers, req tracker.AnnounceRequ
 	if _, _, err := tiers.Announce(ctx, t.c.cfg.Tracker, req); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		t.log.Debug("stopped announce", "err", err)
 	}
+}
+
+// TrackerStats is what the announcer knows of the torrent's trackers.
+type TrackerStats struct {
+	Announces, Failures int       // over all trackers
+	LastURL             string    // the tracker that answered last (passkeys stripped by the tracker client's errors only)
+	LastPeers           int       // peers in the last answer
+	LastSeeders         int       // -1 if the tracker did not say
+	LastLeechers        int       // -1 if the tracker did not say
+	LastError           string    // the last failure, "" after a success
+	LastAt              time.Time // time of the last attempt
+}
+
+// recordAnnounce updates the tracker figures (called by the announcer).
+func (t *Torrent) recordAnnounce(url string, resp *tracker.AnnounceResponse, err error) {
+	t.trackMu.Lock()
+	defer t.trackMu.Unlock()
+	s := &t.trackStats
+	s.LastAt = time.Now()
+	if err != nil {
+		s.Failures++
+		s.LastError = err.Error()
+		return
+	}
+	s.Announces++
+	s.LastURL, s.LastError = url, ""
+	s.LastPeers, s.LastSeeders, s.LastLeechers = len(resp.Peers), resp.Seeders, resp.Leechers
+}
+
+// TrackerStats returns the tracker figures so far.
+func (t *Torrent) TrackerStats() TrackerStats {
+	t.trackMu.Lock()
+	defer t.trackMu.Unlock()
+	return t.trackStats
 }

@@ -97,6 +97,9 @@ type Torrent struct {
 	// counters read by the announcer (atomic)
 	uploaded, downloaded, left atomic.Int64
 
+	trackMu    sync.Mutex // guards trackStats
+	trackStats TrackerStats
+
 	snapMu sync.Mutex // guards snap
 	snap   Stats
 
