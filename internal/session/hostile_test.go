@@ -84,7 +84,12 @@ func TestLyingPeerIsBanned(t *testing.T) {
 	mi, data := makeTorrent(t, seedDir, 1<<20, 16<<10)
 	lr := startLiar(t, mi)
 
-	seeder := newTestClient(t)
+	// a slow honest seeder: the download lasts long enough that the liar,
+	// which answers at once, is certain to be asked for blocks
+	seeder, err := NewClient(Config{Listen: "127.0.0.1:0", UploadRate: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
 	go seeder.Run(ctx)
 	st, err := seeder.Add(ctx, mi, Options{Root: seedDir})
 	if err != nil {
