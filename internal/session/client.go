@@ -36,6 +36,7 @@ type Config struct {
 	MaxPeers     int             // connections per torrent (default 60)
 	MaxHalfOpen  int             // outgoing connection attempts at once, per torrent (default 16)
 	UploadSlots  int             // regular tit-for-tat unchoke slots (default 4)
+	SeedSlots    int             // regular unchoke slots while seeding, ranked by upload rate (default 8)
 	AnnounceIP   netip.Addr      // optional ip= for trackers
 	DHT          DHT             // nil = no DHT
 	MaxConns     int             // connections over all torrents (default 500)
@@ -89,6 +90,9 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if cfg.MaxPerIP == 0 {
 		cfg.MaxPerIP = 4
+	}
+	if cfg.SeedSlots == 0 {
+		cfg.SeedSlots = 8
 	}
 	if cfg.UploadSlots == 0 {
 		cfg.UploadSlots = 4

@@ -167,7 +167,11 @@ func (t *Torrent) rechoke(now time.Time) {
 			Snubbed: ps.snubbed, ConnectedAt: ps.connectedAt,
 		})
 	}
-	d := t.choke.Round(now, t.isComplete(), list)
+	ch := t.choke
+	if t.isComplete() {
+		ch = t.seedChoke
+	}
+	d := ch.Round(now, t.isComplete(), list)
 	unchoke := make(map[choker.PeerID]bool, len(d.Unchoked))
 	for _, id := range d.Unchoked {
 		unchoke[id] = true
@@ -324,4 +328,12 @@ func redialWait(failures int) time.Duration {
 		return 0
 	}
 	return min(time.Minute, 2*time.Second<<min(failures-1, 5))
+}
+
+// slots is the number of regular unchoke slots in the current mode.
+func (t *Torrent) slots() int {
+	if t.isComplete() {
+		return t.c.cfg.SeedSlots
+	}
+	return t.c.cfg.UploadSlots
 }

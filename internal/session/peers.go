@@ -162,6 +162,7 @@ func (t *Torrent) removePeer(ps *peerState, why error) {
 	}
 	t.pick.RemovePeer(ps.pid)
 	t.choke.RemovePeer(choker.PeerID(ps.pid))
+	t.seedChoke.RemovePeer(choker.PeerID(ps.pid))
 	if c := t.cands[ps.listenAddr]; c != nil {
 		c.inUse = false
 		c.seed = ps.seed
@@ -206,7 +207,7 @@ func (t *Torrent) onPeerEvent(ev peer.Event) {
 		t.requestMore(ps)
 	case wire.Interested:
 		ps.peerInterested = true
-		if ps.amChoking && t.unchokedCount() < t.c.cfg.UploadSlots+1 {
+		if ps.amChoking && t.unchokedCount() < t.slots()+1 {
 			t.rechoke(time.Now()) // free slot: do not make the newcomer wait for the next round
 		}
 	case wire.NotInterested:

@@ -108,7 +108,8 @@ type Torrent struct {
 
 	// owned by the run loop
 	pick         *picker.Picker
-	choke        *choker.Choker
+	choke        *choker.Choker // tit-for-tat while downloading
+	seedChoke    *choker.Choker // while seeding: more slots, ranked by upload rate
 	have         bitfield.Bitfield
 	peers        map[*peer.Conn]*peerState
 	byID         map[[20]byte]*peerState
@@ -213,6 +214,7 @@ func (c *Client) Add(ctx context.Context, mi *metainfo.MetaInfo, opts Options) (
 		}
 	}
 	t.choke = choker.New(choker.Config{Slots: c.cfg.UploadSlots}, rand.New(rand.NewPCG(t.rng.Uint64(), t.rng.Uint64())))
+	t.seedChoke = choker.New(choker.Config{Slots: c.cfg.SeedSlots}, rand.New(rand.NewPCG(t.rng.Uint64(), t.rng.Uint64())))
 	t.left.Store(t.leftBytes())
 	t.snap = Stats{Name: info.Name, NumPieces: info.NumPieces(), Size: info.TotalLength(), ResumedPieces: have.Count()}
 	t.publish()
