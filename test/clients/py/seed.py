@@ -7,7 +7,7 @@ import argparse
 import time
 
 import libtorrent as lt
-from ltcommon import dht_kick, add, drain, install_signal_exit, log, session
+from ltcommon import TCP_ONLY, dht_kick, add, drain, install_signal_exit, log, session
 
 p = argparse.ArgumentParser()
 p.add_argument("--port", type=int, required=True)
@@ -17,11 +17,18 @@ p.add_argument("--ready")
 p.add_argument("--max-seconds", type=float, default=3600)
 p.add_argument("--verbose", action="store_true")
 p.add_argument("--upload-limit", type=int, default=0, help="bytes/s, 0 = unlimited")
+p.add_argument("--no-utp", action="store_true",
+               help="TCP only (benchmarks: libtorrent's uTP runs at ~10 MB/s on loopback)")
 p.add_argument("torrents", nargs="+")
 a = p.parse_args()
 
 install_signal_exit()
-ses = session(a.port, a.dht, {"upload_rate_limit": a.upload_limit} if a.upload_limit else None)
+extra = {}
+if a.upload_limit:
+    extra["upload_rate_limit"] = a.upload_limit
+if a.no_utp:
+    extra.update(TCP_ONLY)
+ses = session(a.port, a.dht, extra or None)
 hs = [add(ses, t, a.dir) for t in a.torrents]
 end = time.time() + a.max_seconds
 ready = False
