@@ -26,7 +26,9 @@ func (m *Manager) supervise(now time.Time, ticked bool) {
 		if e.t != nil {
 			m.foldCounters(e)
 			st := e.t.Stats()
-			if st.Complete {
+			// Done: every wanted piece is verified (all of them, or those of
+			// the files not skipped): the torrent seeds what it has.
+			if st.Done || st.Complete {
 				if e.rec.Completed.IsZero() {
 					e.rec.Completed = now
 					e.dirty = true
@@ -93,6 +95,9 @@ func (m *Manager) looksComplete(e *entry) bool {
 	if !e.rec.Completed.IsZero() && e.rec.Have == e.rec.Size && e.rec.Size > 0 {
 		return true
 	}
+	if !e.rec.Completed.IsZero() && e.rec.WantedSize > 0 && e.rec.WantedLeft == 0 && e.rec.WantedFor == prefsKey(e.rec.Files) {
+		return true // its wanted files were done
+	}
 	if e.mi == nil || e.probed {
 		return false
 	}
@@ -156,7 +161,11 @@ func (m *Manager) startLocked(e *entry) {
 		e.state = StateChecking
 	}
 	rec := e.rec
-	opts := session.Options{Root: rec.Dir, Peers: rec.Peers}
+	pgen := e.prefsGen
+	opts := session.Options{Root: rec.Dir, Peers: rec.Peers, UploadRate: rec.UpLimit, DownloadRate: rec.DownLimit}
+	if mi != nil && len(rec.Files) == len(mi.Info.Files) && (!allWanted(rec.Files) || hasHigh(rec.Files)) {
+		opts.FilePriorities = enginePriorities(rec.Files)
+	}
 	opts.VerifyProgress = func(done, total int64) {
 		m.mu.Lock()
 		if e.gen == gen {
@@ -181,12 +190,13 @@ func (m *Manager) startLocked(e *entry) {
 				t, err = m.cfg.Engine.AddMagnet(ctx, mg, opts)
 			}
 		}
-		m.started(e, gen, t, err)
+		m.started(e, gen, pgen, t, err)
 	})
 }
 
-// started records the result of a start.
-func (m *Manager) started(e *entry, gen int, t *session.Torrent, err error) {
+// started records the result of a start. pgen is e.prefsGen when the start
+// began: choices made meanwhile are given to the running torrent.
+func (m *Manager) started(e *entry, gen, pgen int, t *session.Torrent, err error) {
 	m.mu.Lock()
 	if e.gen != gen { // stopped or removed meanwhile
 		m.mu.Unlock()
@@ -225,9 +235,17 @@ func (m *Manager) started(e *entry, gen int, t *session.Torrent, err error) {
 		e.rec.Files = defaultPrefs(len(e.mi.Info.Files))
 		e.dirty = true
 	}
+	if e.prefsGen != pgen {
+		h := e.rec.InfoHash
+		m.wg.Go(func() {
+			if err := m.applyLive(h); err != nil {
+				m.log.Warn("applying file choices", "name", e.rec.Name, "err", err)
+			}
+		})
+	}
 	st := t.Stats()
 	e.rec.Have, e.rec.Size = st.Size-st.Left, st.Size
-	if st.Complete {
+	if st.Complete || st.Done {
 		e.state = StateSeeding
 		if e.rec.Completed.IsZero() {
 			e.rec.Completed = time.Now()
@@ -241,8 +259,14 @@ func (m *Manager) started(e *entry, gen int, t *session.Torrent, err error) {
 }
 
 // watchStopped notices a torrent that stopped on its own (storage error).
+// It also asks for a supervision pass as soon as the wanted pieces are done.
 func (m *Manager) watchStopped(e *entry, gen int, t *session.Torrent) {
-	<-t.Stopped()
+	select {
+	case <-t.Done():
+		m.kick()
+		<-t.Stopped()
+	case <-t.Stopped():
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e.gen != gen || e.t != t {
@@ -499,4 +523,14 @@ func defaultPrefs(n int) []FilePref {
 		p[i].Wanted = true
 	}
 	return p
+}
+
+// hasHigh reports whether some wanted file has high priority.
+func hasHigh(prefs []FilePref) bool {
+	for _, p := range prefs {
+		if p.Wanted && p.Priority > 0 {
+			return true
+		}
+	}
+	return false
 }

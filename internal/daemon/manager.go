@@ -30,6 +30,8 @@ import (
 type Engine interface {
 	Add(ctx context.Context, mi *metainfo.MetaInfo, opts session.Options) (*session.Torrent, error)
 	AddMagnet(ctx context.Context, m *metainfo.Magnet, opts session.Options) (*session.Torrent, error)
+	// SetRates changes the session-wide limits (bytes/s, 0 = unlimited) at once.
+	SetRates(up, down int64)
 }
 
 // States of a torrent as the daemon reports them.
@@ -81,6 +83,9 @@ type entry struct {
 	verifyTotal      int64
 	probed           bool          // looksComplete has checked the files once
 	seedAcc          time.Duration // seeding time not yet counted in rec.SeedTime
+	tracker          TrackerView   // tracker figures of the current or last run
+	pieces           []bool        // last piece map of a torrent that skips files (nil if unknown or all wanted)
+	prefsGen         int           // bumps when file choices or limits change (a start in flight re-applies them)
 }
 
 // Manager runs the daemon's torrents.
@@ -100,6 +105,7 @@ type Manager struct {
 	settings Settings          // guarded by mu
 	nextID   int               // guarded by mu
 	subs     map[chan struct{}]struct{}
+	applyMu  sync.Mutex     // serialises applyLive's engine calls (taken before mu, never inside it)
 	wg       sync.WaitGroup // start goroutines and watchers
 }
 
@@ -188,6 +194,7 @@ func (m *Manager) Run(ctx context.Context) {
 			m.shutdown()
 			return
 		case now := <-tick.C:
+			m.refreshPieces()
 			m.supervise(now, true)
 		case <-m.kicks:
 			m.supervise(time.Now(), false)
@@ -266,6 +273,7 @@ func (m *Manager) foldCounters(e *entry) {
 		return
 	}
 	st := e.t.Stats()
+	e.tracker = trackerView(e.t.TrackerStats())
 	up, down := e.baseUp+st.Uploaded, e.baseDown+st.Downloaded
 	have := st.Size - st.Left
 	if up != e.rec.Uploaded || down != e.rec.Downloaded || have != e.rec.Have || st.Size != e.rec.Size {

@@ -57,11 +57,17 @@ type Record struct {
 	Size       int64      `json:"size"`               // total bytes (0 until metadata is known)
 	SeedRatio  float64    `json:"seed_ratio"`         // stop seeding at this ratio; 0 = the global setting; <0 = never
 	SeedLimit  int64      `json:"seed_limit"`         // stop after this many seconds of seeding; 0 = global; <0 = never
-	UpLimit    int64      `json:"up_limit"`           // bytes/s; 0 = unlimited (needs engine support, see docs)
-	DownLimit  int64      `json:"down_limit"`         // bytes/s; 0 = unlimited (needs engine support, see docs)
+	UpLimit    int64      `json:"up_limit"`           // bytes/s; 0 = unlimited
+	DownLimit  int64      `json:"down_limit"`         // bytes/s; 0 = unlimited
 	Files      []FilePref `json:"files,omitempty"`
-	Peers      []string   `json:"peers,omitempty"` // extra peers to dial, HOST:PORT
-	Error      string     `json:"error,omitempty"`
+	// WantedSize and WantedLeft are Transmission's sizeWhenDone and
+	// leftUntilDone as last seen while running, for the file choices in
+	// WantedFor (see prefsKey); a stopped torrent shows them after a restart.
+	WantedSize int64    `json:"wanted_size,omitempty"`
+	WantedLeft int64    `json:"wanted_left,omitempty"`
+	WantedFor  string   `json:"wanted_for,omitempty"`
+	Peers      []string `json:"peers,omitempty"` // extra peers to dial, HOST:PORT
+	Error      string   `json:"error,omitempty"`
 	// FinishedSeeding is set when a ratio or time goal stopped the torrent.
 	FinishedSeeding bool `json:"finished_seeding,omitempty"`
 }

@@ -12,38 +12,66 @@ import (
 
 // View is a snapshot of one torrent for the API.
 type View struct {
-	ID          int       `json:"id"`
-	Hash        string    `json:"hash"`
-	Name        string    `json:"name"`
-	State       string    `json:"state"`
-	Error       string    `json:"error,omitempty"`
-	Dir         string    `json:"dir"`
-	Size        int64     `json:"size"`
-	Have        int64     `json:"have"`
-	Progress    float64   `json:"progress"` // 0..1
-	Verify      float64   `json:"verify"`   // 0..1 while checking
-	DownRate    float64   `json:"down_rate"`
-	UpRate      float64   `json:"up_rate"`
-	Downloaded  int64     `json:"downloaded"`
-	Uploaded    int64     `json:"uploaded"`
-	Ratio       float64   `json:"ratio"`
-	ETA         int64     `json:"eta"` // seconds; -1 unknown
-	Peers       int       `json:"peers"`
-	Seeds       int       `json:"seeds"`
-	HashFails   int       `json:"hash_fails"`
-	NumPieces   int       `json:"num_pieces"`
-	PieceLength int64     `json:"piece_length"`
-	Added       time.Time `json:"added"`
-	Completed   time.Time `json:"completed,omitzero"`
-	SeedTime    int64     `json:"seed_seconds"`
-	SeedRatio   float64   `json:"seed_ratio"`
-	SeedLimit   int64     `json:"seed_limit"`
-	UpLimit     int64     `json:"up_limit"`
-	DownLimit   int64     `json:"down_limit"`
-	Magnet      string    `json:"magnet"`
-	HasMeta     bool      `json:"has_metadata"`
-	Finished    bool      `json:"finished_seeding"`
-	Private     bool      `json:"private"`
+	ID    int    `json:"id"`
+	Hash  string `json:"hash"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+	Dir   string `json:"dir"`
+	Size  int64  `json:"size"`
+	Have  int64  `json:"have"` // verified bytes, wanted or not
+	// SizeWhenDone and Left are Transmission's sizeWhenDone and
+	// leftUntilDone: the wanted pieces (plus verified others), and the
+	// wanted bytes still missing. Progress is of the wanted part.
+	SizeWhenDone int64       `json:"size_when_done"`
+	Left         int64       `json:"left"`
+	Progress     float64     `json:"progress"` // 0..1
+	Verify       float64     `json:"verify"`   // 0..1 while checking
+	DownRate     float64     `json:"down_rate"`
+	UpRate       float64     `json:"up_rate"`
+	Downloaded   int64       `json:"downloaded"`
+	Uploaded     int64       `json:"uploaded"`
+	Ratio        float64     `json:"ratio"`
+	ETA          int64       `json:"eta"` // seconds; -1 unknown
+	Peers        int         `json:"peers"`
+	Seeds        int         `json:"seeds"`
+	HashFails    int         `json:"hash_fails"`
+	NumPieces    int         `json:"num_pieces"`
+	PieceLength  int64       `json:"piece_length"`
+	Added        time.Time   `json:"added"`
+	Completed    time.Time   `json:"completed,omitzero"`
+	SeedTime     int64       `json:"seed_seconds"`
+	SeedRatio    float64     `json:"seed_ratio"`
+	SeedLimit    int64       `json:"seed_limit"`
+	UpLimit      int64       `json:"up_limit"`
+	DownLimit    int64       `json:"down_limit"`
+	Magnet       string      `json:"magnet"`
+	HasMeta      bool        `json:"has_metadata"`
+	Finished     bool        `json:"finished_seeding"`
+	Private      bool        `json:"private"`
+	PeakPeers    int         `json:"peak_peers"`    // most peers at once in this run
+	WebseedBytes int64       `json:"webseed_bytes"` // payload from web seeds in this run
+	Tracker      TrackerView `json:"tracker"`
+}
+
+// TrackerView is what the announcer knows of a torrent's trackers (this
+// run, or the last one while stopped).
+type TrackerView struct {
+	Announces int       `json:"announces"` // answered announces, all trackers
+	Failures  int       `json:"failures"`
+	LastURL   string    `json:"last_url,omitempty"`
+	Peers     int       `json:"peers"`    // in the last answer
+	Seeders   int       `json:"seeders"`  // -1 unknown
+	Leechers  int       `json:"leechers"` // -1 unknown
+	LastError string    `json:"last_error,omitempty"`
+	LastAt    time.Time `json:"last_at,omitzero"`
+}
+
+func trackerView(ts session.TrackerStats) TrackerView {
+	return TrackerView{
+		Announces: ts.Announces, Failures: ts.Failures, LastURL: ts.LastURL, Peers: ts.LastPeers,
+		Seeders: ts.LastSeeders, Leechers: ts.LastLeechers, LastError: ts.LastError, LastAt: ts.LastAt,
+	}
 }
 
 // FileView is one file of a torrent.
@@ -73,7 +101,7 @@ func (m *Manager) viewLocked(e *entry) View {
 		Size: r.Size, Have: r.Have, Downloaded: r.Downloaded, Uploaded: r.Uploaded,
 		Added: r.Added, Completed: r.Completed, SeedTime: r.SeedTime, SeedRatio: r.SeedRatio, SeedLimit: r.SeedLimit,
 		UpLimit: r.UpLimit, DownLimit: r.DownLimit, HasMeta: e.mi != nil, Finished: r.FinishedSeeding, ETA: -1,
-		Magnet: r.Magnet,
+		Magnet: r.Magnet, Tracker: e.tracker,
 	}
 	if e.mi != nil {
 		v.Magnet = e.mi.Magnet()
@@ -88,15 +116,14 @@ func (m *Manager) viewLocked(e *entry) View {
 		v.DownRate, v.UpRate = st.DownRate, st.UpRate
 		v.Downloaded, v.Uploaded = e.baseDown+st.Downloaded, e.baseUp+st.Uploaded
 		v.Peers, v.Seeds, v.HashFails = st.Peers, st.Seeds, st.HashFails
-		if st.Left > 0 && st.DownRate > 1 {
-			v.ETA = int64(float64(st.Left) / st.DownRate)
-		}
+		v.PeakPeers, v.WebseedBytes = st.PeakPeers, st.WebseedBytes
+		v.Tracker = trackerView(e.t.TrackerStats())
 	}
-	if v.Size > 0 {
-		v.Progress = float64(v.Have) / float64(v.Size)
-	} else if e.mi != nil {
-		v.Progress = 1
+	v.SizeWhenDone, v.Left = m.wantedLocked(e, v.Size, v.Have)
+	if v.Left > 0 && v.DownRate > 1 {
+		v.ETA = int64(float64(v.Left) / v.DownRate)
 	}
+	v.Progress = progress(v.SizeWhenDone, v.Left, e.mi != nil)
 	if e.state == StateChecking && e.verifyTotal > 0 {
 		v.Verify = float64(e.verifyDone) / float64(e.verifyTotal)
 	}
@@ -104,6 +131,16 @@ func (m *Manager) viewLocked(e *entry) View {
 	rr.Uploaded, rr.Downloaded, rr.Size = v.Uploaded, v.Downloaded, v.Size
 	v.Ratio = ratioOf(&rr)
 	return v
+}
+
+func progress(size, left int64, hasMeta bool) float64 {
+	if size > 0 {
+		return float64(size-left) / float64(size)
+	}
+	if hasMeta {
+		return 1
+	}
+	return 0
 }
 
 // List returns every torrent, in ID order.
@@ -150,11 +187,17 @@ func (m *Manager) Get(hash string) (Detail, error) {
 	}
 	d := Detail{View: m.viewLocked(e)}
 	t, mi, prefs := e.t, e.mi, append([]FilePref(nil), e.rec.Files...)
+	pieces := e.pieces // the last map seen (a stopped torrent's last run), if any
 	m.mu.Unlock()
-	var pieces []bool
 	if t != nil {
-		pieces = t.PieceMap()
+		if pm := t.PieceMap(); pm != nil {
+			pieces = pm
+		}
 		d.PeerList = t.Peers()
+		if mi != nil && pieces != nil && !allWanted(prefs) {
+			d.SizeWhenDone, d.Left = wantedFigures(mi.Info, prefs, pieces)
+			d.Progress = progress(d.SizeWhenDone, d.Left, true)
+		}
 	}
 	if d.PeerList == nil {
 		d.PeerList = []session.PeerInfo{}
@@ -165,7 +208,7 @@ func (m *Manager) Get(hash string) (Detail, error) {
 		for _, tier := range mi.Trackers() {
 			d.Trackers = append(d.Trackers, tier...)
 		}
-		d.Files = fileViews(mi.Info, pieces, prefs, d.Progress >= 1)
+		d.Files = fileViews(mi.Info, pieces, prefs, d.Size > 0 && d.Have >= d.Size)
 	}
 	return d, nil
 }
@@ -267,24 +310,34 @@ type FileChange struct {
 }
 
 // Set applies changes to a torrent.
+// File choices and speed limits reach a running torrent at once (and
+// are given to the engine at every start).
 func (m *Manager) Set(hash string, c Changes) error {
+	live, err := m.set(hash, c)
+	if err != nil || !live {
+		return err
+	}
+	return m.applyLive(hash)
+}
+
+func (m *Manager) set(hash string, c Changes) (live bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, err := m.get(hash)
 	if err != nil {
-		return err
+		return false, err
 	}
 	r := &e.rec
 	for _, fc := range c.Files {
 		if fc.Index < 0 || fc.Index >= len(r.Files) {
-			return fmt.Errorf("no file %d", fc.Index)
+			return false, fmt.Errorf("no file %d (the torrent has %d)", fc.Index, len(r.Files))
 		}
 		if fc.Priority != nil && (*fc.Priority < -1 || *fc.Priority > 1) {
-			return errors.New("priority must be -1, 0 or 1")
+			return false, errors.New("priority must be -1, 0 or 1")
 		}
 	}
 	if c.UpLimit != nil && *c.UpLimit < 0 || c.DownLimit != nil && *c.DownLimit < 0 {
-		return errors.New("speed limits must not be negative")
+		return false, errors.New("speed limits must not be negative")
 	}
 	for _, fc := range c.Files {
 		if fc.Wanted != nil {
@@ -310,7 +363,11 @@ func (m *Manager) Set(hash string, c Changes) error {
 	e.dirty = true
 	m.saveLocked(e)
 	m.notifyLocked()
-	return nil
+	live = len(c.Files) > 0 || c.UpLimit != nil || c.DownLimit != nil
+	if live {
+		e.prefsGen++
+	}
+	return live && e.t != nil, nil
 }
 
 // Settings returns the daemon-wide settings.
@@ -321,7 +378,7 @@ func (m *Manager) Settings() Settings {
 }
 
 // UpdateSettings applies fn to a copy of the settings, validates and saves
-// the result. Global rate limits are given to the engine at start (see docs).
+// the result. Global rate limits reach the engine at once.
 func (m *Manager) UpdateSettings(fn func(*Settings)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -341,6 +398,9 @@ func (m *Manager) UpdateSettings(fn func(*Settings)) error {
 	}
 	if err := m.store.PutSettings(s); err != nil {
 		return err
+	}
+	if s.UploadRate != m.settings.UploadRate || s.DownloadRate != m.settings.DownloadRate {
+		m.cfg.Engine.SetRates(s.UploadRate, s.DownloadRate)
 	}
 	m.settings = s
 	m.notifyLocked()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/shoal-p2p/shoal/internal/daemon"
 )
 
 //go:embed static
@@ -59,6 +61,13 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		{"shoal_torrent_peers", "gauge", "Connected peers.", func(i int) string { return fmt.Sprint(list[i].Peers) }},
 		{"shoal_torrent_seeds", "gauge", "Connected peers that have everything.", func(i int) string { return fmt.Sprint(list[i].Seeds) }},
 		{"shoal_torrent_hash_failures_total", "counter", "Pieces that failed their hash check.", func(i int) string { return fmt.Sprint(list[i].HashFails) }},
+		{"shoal_torrent_wanted_bytes", "gauge", "Bytes of the wanted pieces (Transmission's sizeWhenDone).", func(i int) string { return fmt.Sprint(list[i].SizeWhenDone) }},
+		{"shoal_torrent_left_bytes", "gauge", "Wanted bytes still missing (leftUntilDone).", func(i int) string { return fmt.Sprint(list[i].Left) }},
+		{"shoal_torrent_peers_peak", "gauge", "Most peers connected at once in this run.", func(i int) string { return fmt.Sprint(list[i].PeakPeers) }},
+		{"shoal_torrent_webseed_bytes_total", "counter", "Payload bytes from web seeds in this run.", func(i int) string { return fmt.Sprint(list[i].WebseedBytes) }},
+		{"shoal_torrent_tracker_announces_total", "counter", "Tracker announces answered (all trackers, this run).", func(i int) string { return fmt.Sprint(list[i].Tracker.Announces) }},
+		{"shoal_torrent_tracker_failures_total", "counter", "Tracker announces that failed (this run).", func(i int) string { return fmt.Sprint(list[i].Tracker.Failures) }},
+		{"shoal_torrent_tracker_peers", "gauge", "Peers in the last tracker answer.", func(i int) string { return fmt.Sprint(list[i].Tracker.Peers) }},
 	}
 	// The state is not a label of the figures (a series must not change
 	// identity when a torrent finishes); it has its own info series.
@@ -70,6 +79,27 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		metric(p.name, p.typ, p.help)
 		for i, v := range list {
 			fmt.Fprintf(&b, "%s{infohash=\"%s\",name=\"%s\"} %s\n", p.name, v.Hash, promEscape(v.Name), p.val(i))
+		}
+	}
+	// Swarm sizes the trackers reported; absent until a tracker said.
+	for _, sw := range []struct {
+		name, help string
+		val        func(daemon.TrackerView) int
+	}{
+		{"shoal_torrent_tracker_seeders", "Seeders in the last tracker answer that gave them.", func(t daemon.TrackerView) int { return t.Seeders }},
+		{"shoal_torrent_tracker_leechers", "Leechers in the last tracker answer that gave them.", func(t daemon.TrackerView) int { return t.Leechers }},
+	} {
+		metric(sw.name, "gauge", sw.help)
+		for _, v := range list {
+			if n := sw.val(v.Tracker); n >= 0 && !v.Tracker.LastAt.IsZero() && v.Tracker.Announces > 0 {
+				fmt.Fprintf(&b, "%s{infohash=\"%s\",name=\"%s\"} %d\n", sw.name, v.Hash, promEscape(v.Name), n)
+			}
+		}
+	}
+	metric("shoal_torrent_tracker_last_announce_timestamp_seconds", "gauge", "Unix time of the last announce attempt.")
+	for _, v := range list {
+		if !v.Tracker.LastAt.IsZero() {
+			fmt.Fprintf(&b, "shoal_torrent_tracker_last_announce_timestamp_seconds{infohash=\"%s\",name=\"%s\"} %d\n", v.Hash, promEscape(v.Name), v.Tracker.LastAt.Unix())
 		}
 	}
 	// Choke states from the live peer lists.

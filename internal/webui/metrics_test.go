@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoal-p2p/shoal/internal/daemon"
 	"github.com/shoal-p2p/shoal/internal/session"
@@ -29,6 +30,7 @@ func TestMetricsText(t *testing.T) {
 	for _, withDHT := range []bool{false, true} {
 		cfg := Config{Backend: fakeBackend{list: []daemon.View{{
 			Hash: "aa", Name: "a \"b\"\nc\\", State: "seeding", Size: 100, Have: 100, Downloaded: 300, Uploaded: 7, Peers: 2, HashFails: 3,
+			Tracker: daemon.TrackerView{Announces: 4, Failures: 1, Peers: 5, Seeders: 3, Leechers: -1, LastAt: time.Unix(1_700_000_000, 0)},
 		}}}}
 		if withDHT {
 			cfg.DHT = func() DHTStats {
@@ -50,6 +52,10 @@ func TestMetricsText(t *testing.T) {
 			`shoal_torrent_peers{infohash="aa",name="a \"b\"\nc\\"} 2` + "\n",
 			`shoal_torrent_peer_choke_states{infohash="aa",state="unchoked_by_us"} 1` + "\n",
 			`shoal_torrent_peer_choke_states{infohash="aa",state="choking_us"} 2` + "\n",
+			`shoal_torrent_tracker_announces_total{infohash="aa",name="a \"b\"\nc\\"} 4` + "\n",
+			`shoal_torrent_tracker_failures_total{infohash="aa",name="a \"b\"\nc\\"} 1` + "\n",
+			`shoal_torrent_tracker_seeders{infohash="aa",name="a \"b\"\nc\\"} 3` + "\n",
+			`shoal_torrent_tracker_last_announce_timestamp_seconds{infohash="aa",name="a \"b\"\nc\\"} 1700000000` + "\n",
 		}
 		dht := []string{"shoal_dht_nodes 42\n", `shoal_dht_queries_total{direction="out"} 6` + "\n", `shoal_dht_dropped_total{reason="bad_packet"} 3` + "\n"}
 		if withDHT {
@@ -59,6 +65,9 @@ func TestMetricsText(t *testing.T) {
 			if !strings.Contains(text, x) {
 				t.Errorf("dht=%v: /metrics lacks %q:\n%s", withDHT, x, text)
 			}
+		}
+		if strings.Contains(text, "shoal_torrent_tracker_leechers{") {
+			t.Errorf("a leecher count the tracker did not give:\n%s", text)
 		}
 		if !withDHT && strings.Contains(text, "shoal_dht") {
 			t.Errorf("DHT figures without a DHT:\n%s", text)

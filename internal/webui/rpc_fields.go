@@ -2,7 +2,6 @@ package webui
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
 	"slices"
 
@@ -19,6 +18,10 @@ const (
 	trSeedWait     = 5
 	trSeeding      = 6
 )
+
+// kB is the RPC's speed unit (session-get reports "speed-bytes": 1000, as
+// transmission-daemon does): speed-limit-down 100 means 100,000 bytes/s.
+const kB = 1000
 
 func trStatus(state string) int {
 	switch state {
@@ -39,8 +42,8 @@ func (s *Server) sessionGet() map[string]any {
 	return map[string]any{
 		"version": "3.00 (shoal " + s.cfg.Version + ")", "rpc-version": 15, "rpc-version-minimum": 1,
 		"download-dir": st.DownloadDir, "config-dir": s.cfg.Backend.DataDir(), "peer-port": s.cfg.PeerPort,
-		"speed-limit-down": st.DownloadRate / 1024, "speed-limit-down-enabled": st.DownloadRate > 0,
-		"speed-limit-up": st.UploadRate / 1024, "speed-limit-up-enabled": st.UploadRate > 0,
+		"speed-limit-down": st.DownloadRate / kB, "speed-limit-down-enabled": st.DownloadRate > 0,
+		"speed-limit-up": st.UploadRate / kB, "speed-limit-up-enabled": st.UploadRate > 0,
 		"seedRatioLimit": st.SeedRatio, "seedRatioLimited": st.SeedRatio > 0,
 		"idle-seeding-limit": st.SeedLimit / 60, "idle-seeding-limit-enabled": st.SeedLimit > 0,
 		"download-queue-size": st.MaxActive, "download-queue-enabled": st.MaxActive > 0,
@@ -68,7 +71,7 @@ func (s *Server) sessionSet(a map[string]any) error {
 			case hasOn && !asBool(on):
 				*cur = 0
 			case hasV:
-				*cur = v * 1024
+				*cur = v * kB
 			}
 		}
 		rate("speed-limit-down", "speed-limit-down-enabled", &st.DownloadRate)
@@ -155,7 +158,6 @@ func (s *Server) torrentGet(a map[string]any) (any, error) {
 }
 
 func torrentFields(v daemon.View, d *daemon.Detail) map[string]any {
-	left := v.Size - v.Have
 	errCode, errStr := 0, ""
 	if v.Error != "" {
 		errCode, errStr = 3, v.Error // TR_STAT_LOCAL_ERROR
@@ -179,7 +181,7 @@ func torrentFields(v daemon.View, d *daemon.Detail) map[string]any {
 	f := map[string]any{
 		"id": v.ID, "hashString": v.Hash, "name": v.Name, "status": trStatus(v.State),
 		"error": errCode, "errorString": errStr, "eta": v.ETA, "isFinished": v.Finished, "isStalled": false,
-		"leftUntilDone": left, "sizeWhenDone": v.Size, "totalSize": v.Size, "percentDone": v.Progress,
+		"leftUntilDone": v.Left, "sizeWhenDone": v.SizeWhenDone, "totalSize": v.Size, "percentDone": v.Progress,
 		"haveValid": v.Have, "haveUnchecked": 0, "desiredAvailable": 0, "corruptEver": int64(v.HashFails) * v.PieceLength,
 		"rateDownload": int64(v.DownRate), "rateUpload": int64(v.UpRate),
 		"peersConnected": v.Peers, "peersGettingFromUs": v.Peers, "peersSendingToUs": v.Seeds, "webseedsSendingToUs": 0,
@@ -187,8 +189,8 @@ func torrentFields(v daemon.View, d *daemon.Detail) map[string]any {
 		"downloadDir": v.Dir, "addedDate": v.Added.Unix(), "doneDate": unixOrZero(v.Completed),
 		"activityDate": 0, "startDate": 0, "dateCreated": 0, "creator": "", "isPrivate": v.Private,
 		"seedRatioLimit": ratio, "seedRatioMode": ratioMode, "seedIdleLimit": idle, "seedIdleMode": idleMode,
-		"downloadLimit": v.DownLimit / 1024, "downloadLimited": v.DownLimit > 0,
-		"uploadLimit": v.UpLimit / 1024, "uploadLimited": v.UpLimit > 0, "honorsSessionLimits": true,
+		"downloadLimit": v.DownLimit / kB, "downloadLimited": v.DownLimit > 0,
+		"uploadLimit": v.UpLimit / kB, "uploadLimited": v.UpLimit > 0, "honorsSessionLimits": true,
 		"bandwidthPriority": 0, "queuePosition": v.ID, "recheckProgress": v.Verify,
 		"metadataPercentComplete": meta, "magnetLink": v.Magnet, "pieceCount": v.NumPieces, "pieceSize": v.PieceLength,
 		"secondsSeeding": v.SeedTime, "secondsDownloading": 0, "peer-limit": 60, "manualAnnounceTime": -1,
@@ -211,6 +213,7 @@ func torrentFields(v daemon.View, d *daemon.Detail) map[string]any {
 		for i, t := range d.Trackers {
 			trackers = append(trackers, map[string]any{"announce": t, "id": i, "tier": i, "scrape": ""})
 		}
+		f["trackerStats"] = trackerStats(d.Trackers, v.Tracker)
 		peers := []map[string]any{}
 		for _, p := range d.PeerList {
 			flags := ""
@@ -236,7 +239,7 @@ func torrentFields(v daemon.View, d *daemon.Detail) map[string]any {
 			})
 		}
 		f["files"], f["fileStats"], f["wanted"], f["priorities"] = files, stats, wanted, prio
-		f["trackers"], f["trackerStats"], f["peers"], f["comment"] = trackers, trackers, peers, d.Comment
+		f["trackers"], f["peers"], f["comment"] = trackers, peers, d.Comment
 	}
 	return f
 }
@@ -253,85 +256,4 @@ func unixOrZero(t interface{ Unix() int64 }) int64 {
 		return u
 	}
 	return 0
-}
-
-func (s *Server) torrentSet(a map[string]any) error {
-	hashes, err := s.resolveIDs(a["ids"])
-	if err != nil {
-		return err
-	}
-	var c daemon.Changes
-	idx := func(key string) []int {
-		var out []int
-		if l, ok := a[key].([]any); ok {
-			for _, x := range l {
-				if i, ok := asInt(x); ok {
-					out = append(out, int(i))
-				}
-			}
-		}
-		return out
-	}
-	t, f := true, false
-	hi, lo, norm := 1, -1, 0
-	for _, i := range idx("files-wanted") {
-		c.Files = append(c.Files, daemon.FileChange{Index: i, Wanted: &t})
-	}
-	for _, i := range idx("files-unwanted") {
-		c.Files = append(c.Files, daemon.FileChange{Index: i, Wanted: &f})
-	}
-	for _, i := range idx("priority-high") {
-		c.Files = append(c.Files, daemon.FileChange{Index: i, Priority: &hi})
-	}
-	for _, i := range idx("priority-low") {
-		c.Files = append(c.Files, daemon.FileChange{Index: i, Priority: &lo})
-	}
-	for _, i := range idx("priority-normal") {
-		c.Files = append(c.Files, daemon.FileChange{Index: i, Priority: &norm})
-	}
-	limit := func(valKey, onKey string) *int64 {
-		v, hasV := asInt(a[valKey])
-		on, hasOn := a[onKey]
-		var r int64
-		switch {
-		case hasOn && !asBool(on):
-			return &r
-		case hasV:
-			r = v * 1024
-			return &r
-		}
-		return nil
-	}
-	c.DownLimit = limit("downloadLimit", "downloadLimited")
-	c.UpLimit = limit("uploadLimit", "uploadLimited")
-	if m, ok := asInt(a["seedRatioMode"]); ok {
-		var r float64
-		switch m {
-		case 1:
-			r, _ = asFloat(a["seedRatioLimit"])
-		case 2:
-			r = -1
-		}
-		c.SeedRatio = &r
-	} else if r, ok := asFloat(a["seedRatioLimit"]); ok {
-		c.SeedRatio = &r
-	}
-	if m, ok := asInt(a["seedIdleMode"]); ok {
-		var l int64
-		switch m {
-		case 1:
-			l, _ = asInt(a["seedIdleLimit"])
-			l *= 60
-		case 2:
-			l = -1
-		}
-		c.SeedLimit = &l
-	}
-	var errs []error
-	for _, h := range hashes {
-		if err := s.cfg.Backend.Set(h, c); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", h, err))
-		}
-	}
-	return errors.Join(errs...)
 }

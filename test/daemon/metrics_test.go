@@ -249,7 +249,33 @@ func TestMetrics(t *testing.T) {
 	if v := value(t, end, "shoal_torrent_have_bytes", ih); v != size {
 		t.Errorf("have %v", v)
 	}
-	for name, typ := range map[string]string{"shoal_downloaded_bytes_total": "counter", "shoal_torrent_hash_failures_total": "counter", "shoal_torrent_peers": "gauge"} {
+	// Tracker figures: the daemon announced to the swarm's tracker, which
+	// answered (the seeder was there), and failed never.
+	if got := value(t, end, "shoal_torrent_tracker_announces_total", ih); got < 1 {
+		t.Errorf("tracker announces %v, want >= 1", got)
+	}
+	if got := value(t, end, "shoal_torrent_tracker_failures_total", ih); got != 0 {
+		t.Errorf("tracker failures %v", got)
+	}
+	if got := value(t, end, "shoal_torrent_tracker_seeders", ih); got < 1 || got > 2 {
+		t.Errorf("tracker seeders %v, want 1 or 2 (the seeder, and us once complete)", got)
+	}
+	if got := value(t, end, "shoal_torrent_tracker_last_announce_timestamp_seconds", ih); got < float64(time.Now().Add(-2*time.Minute).Unix()) {
+		t.Errorf("last announce at %v", got)
+	}
+	if got := value(t, mid, "shoal_torrent_tracker_peers", ih); got < 1 {
+		t.Errorf("mid-download: the tracker's answer listed %v peers, want the seeder", got)
+	}
+	if got := value(t, end, "shoal_torrent_peers_peak", ih); got < 1 {
+		t.Errorf("peak peers %v", got)
+	}
+	if got := value(t, end, "shoal_torrent_left_bytes", ih); got != 0 {
+		t.Errorf("left %v", got)
+	}
+	if got := value(t, end, "shoal_torrent_wanted_bytes", ih); got != size {
+		t.Errorf("wanted bytes %v, want %v", got, size)
+	}
+	for name, typ := range map[string]string{"shoal_torrent_tracker_announces_total": "counter", "shoal_torrent_tracker_seeders": "gauge", "shoal_downloaded_bytes_total": "counter", "shoal_torrent_hash_failures_total": "counter", "shoal_torrent_peers": "gauge"} {
 		if types[name] != typ {
 			t.Errorf("%s has TYPE %q, want %s", name, types[name], typ)
 		}

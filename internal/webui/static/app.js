@@ -146,12 +146,36 @@ async function refreshDetail() {
   let d;
   try { d = await api("GET", "/api/torrents/" + selected); } catch (e) { closeDetail(); return; }
   detailState = d.state;
-  $("#d-name").textContent = d.name + " — " + d.state + ", " + bytes(d.have) + " of " + bytes(d.size) + ", ratio " + d.ratio.toFixed(2);
+  $("#d-name").textContent = d.name + " — " + d.state + ", " + bytes(d.size_when_done - d.left) + " of " + bytes(d.size_when_done) +
+    (d.size_when_done < d.size ? " wanted (" + bytes(d.size) + " in all)" : "") + ", ratio " + d.ratio.toFixed(2);
   if (tab === "files") renderFiles(d);
   if (tab === "peers") renderPeers(d);
-  if (tab === "trackers") $("#tab-trackers").replaceChildren(el("ul", {}, ...d.trackers.map((t) => el("li", {}, t))), el("p", { class: "help" }, d.magnet));
+  if (tab === "trackers") renderTrackers(d);
   if (tab === "pieces") renderPieces(d);
   if (tab === "swarm") renderSwarm(d);
+}
+
+// renderTrackers shows the announce URLs and what the trackers answered
+// (the engine keeps one set of figures for all of a torrent's trackers).
+function renderTrackers(d) {
+  if (document.activeElement && document.activeElement.dataset && document.activeElement.dataset.limit) return; // being edited
+  const t = d.tracker || {};
+  const n = (x) => (x >= 0 ? String(x) : "?");
+  const last = t.last_at ? new Date(t.last_at).toLocaleTimeString() : "never";
+  const result = !t.last_at ? "–" : t.last_error ? "failed: " + t.last_error : "ok, " + t.peers + " peers";
+  const figures = el("table", { id: "tracker-figures" },
+    el("tr", {}, el("th", {}, "Announces"), el("th", {}, "Failures"), el("th", {}, "Last"), el("th", {}, "Result"), el("th", {}, "Seeders"), el("th", {}, "Leechers"), el("th", {}, "Answered by")),
+    el("tr", {}, el("td", { class: "n" }, String(t.announces || 0)), el("td", { class: "n" }, String(t.failures || 0)), el("td", {}, last), el("td", {}, result),
+      el("td", { class: "n" }, t.announces ? n(t.seeders) : "?"), el("td", { class: "n" }, t.announces ? n(t.leechers) : "?"), el("td", {}, t.last_url || "")));
+  const limits = el("p", {}, "Limits (kB/s, 0 = none): down ",
+    limitInput(d, "down_limit"), " up ", limitInput(d, "up_limit"));
+  $("#tab-trackers").replaceChildren(el("ul", {}, ...d.trackers.map((u) => el("li", {}, u))), figures, limits, el("p", { class: "help" }, d.magnet));
+}
+function limitInput(d, key) {
+  const i = el("input", { type: "number", min: "0", step: "1", size: "6", "data-limit": key,
+    onchange: (e) => api("PATCH", "/api/torrents/" + d.hash, { [key]: Math.max(0, Math.round(+e.target.value * 1000)) }).catch((x) => msg(x.message)) });
+  i.value = String(Math.round(d[key] / 1000));
+  return i;
 }
 
 function renderFiles(d) {
