@@ -26,6 +26,7 @@ func helperRelay() int {
 		return 1
 	}
 	fmt.Println("relay listening on", s.Addr())
+	helperRendezvous(ctx)
 	go func() {
 		for ctx.Err() == nil {
 			time.Sleep(2 * time.Second)

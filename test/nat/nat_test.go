@@ -54,6 +54,12 @@ func TestMain(m *testing.M) {
 		os.Exit(helperRelay())
 	case "seeder":
 		os.Exit(helperSeeder())
+	case "forward":
+		os.Exit(helperForward())
+	case "punch-a":
+		os.Exit(helperPunchA())
+	case "punch-b":
+		os.Exit(helperPunchB())
 	}
 	os.Exit(m.Run())
 }
@@ -63,6 +69,7 @@ type lab struct {
 	t      *testing.T
 	prefix string
 	procs  []*exec.Cmd
+	names  []string // namespaces, deleted in cleanup (nil = the relay lab's)
 }
 
 func run(t *testing.T, args ...string) string {
@@ -173,7 +180,11 @@ func (l *lab) cleanup() {
 			<-done
 		}
 	}
-	for _, n := range []string{"A", "RA", "D", "P", "inet"} {
+	names := l.names
+	if names == nil {
+		names = []string{"A", "RA", "D", "P", "inet"}
+	}
+	for _, n := range names {
 		if out, _ := exec.Command("ip", "netns", "pids", l.ns(n)).Output(); len(out) > 0 {
 			for _, pid := range strings.Fields(string(out)) {
 				exec.Command("kill", "-9", pid).Run()

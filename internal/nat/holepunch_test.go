@@ -1,0 +1,84 @@
+package nat
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+)
+
+func TestHolepunchCodec(t *testing.T) {
+	for _, tc := range []struct {
+		h    Holepunch
+		wire []byte
+	}{
+		{Holepunch{Type: HolepunchRendezvous, Addr: netip.MustParseAddrPort("1.2.3.4:6881")},
+			[]byte{0, 0, 1, 2, 3, 4, 0x1a, 0xe1, 0, 0, 0, 0}},
+		{Holepunch{Type: HolepunchError, Addr: netip.MustParseAddrPort("[::ffff:1.2.3.4]:1"), ErrCode: HolepunchNoSupport},
+			[]byte{2, 0, 1, 2, 3, 4, 0, 1, 0, 0, 0, 3}},
+		{Holepunch{Type: HolepunchConnect, Addr: netip.MustParseAddrPort("[2001:db8::1]:443")},
+			append(append([]byte{1, 1}, netip.MustParseAddr("2001:db8::1").AsSlice()...), 1, 0xbb, 0, 0, 0, 0)},
+	} {
+		b, err := tc.h.MarshalBinary()
+		if err != nil || !bytes.Equal(b, tc.wire) {
+			t.Fatalf("%+v: got %x, %v; want %x", tc.h, b, err, tc.wire)
+		}
+		var h Holepunch
+		if err := h.UnmarshalBinary(b); err != nil {
+			t.Fatal(err)
+		}
+		want := tc.h
+		want.Addr = netip.AddrPortFrom(want.Addr.Addr().Unmap(), want.Addr.Port())
+		if h != want {
+			t.Fatalf("round trip: %+v, want %+v", h, want)
+		}
+	}
+	for _, bad := range [][]byte{nil, {0}, {3, 0, 1, 2, 3, 4, 0, 1, 0, 0, 0, 0}, {0, 2, 1, 2, 3, 4, 0, 1, 0, 0, 0, 0},
+		{0, 0, 1, 2, 3, 4, 0, 1, 0, 0, 0}, {0, 1, 1, 2, 3, 4, 0, 1, 0, 0, 0, 0}} {
+		var h Holepunch
+		if err := h.UnmarshalBinary(bad); err == nil {
+			t.Errorf("%x accepted", bad)
+		}
+	}
+	if _, err := (Holepunch{Type: 9, Addr: netip.MustParseAddrPort("1.2.3.4:1")}).MarshalBinary(); err == nil {
+		t.Error("type 9 encoded")
+	}
+}
+
+func FuzzHolepunch(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 2, 3, 4, 0x1a, 0xe1, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h Holepunch
+		if h.UnmarshalBinary(b) != nil {
+			return
+		}
+		out, err := h.MarshalBinary()
+		if err != nil || !bytes.Equal(out, b) {
+			if !(b[1] == 1 && h.Addr.Addr().Is4In6()) { // v4-mapped v6 re-encodes as v4
+				t.Fatalf("%x -> %+v -> %x, %v", b, h, out, err)
+			}
+		}
+	})
+}
+
+func FuzzRendezvousFrame(f *testing.F) {
+	for _, m := range []rvMsg{{typ: rvRegister}, {typ: rvPunch, addr: netip.MustParseAddrPort("1.2.3.4:5")}, {typ: rvError, text: "x"}} {
+		b, _ := m.encode()
+		f.Add(b[2:])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) == 0 {
+			return
+		}
+		m, err := decodeRV(b)
+		if err != nil {
+			return
+		}
+		out, err := m.encode()
+		if err != nil {
+			t.Fatalf("%x decoded to %+v but does not encode: %v", b, m, err)
+		}
+		if m2, err := decodeRV(out[2:]); err != nil || m2 != m {
+			t.Fatalf("%x: %+v re-decodes as %+v, %v", b, m, m2, err)
+		}
+	})
+}
