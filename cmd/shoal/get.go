@@ -36,6 +36,7 @@ type swarmFlags struct {
 	upLimit      byteSize
 	relays       []string
 	behindNAT    bool
+	portForward  bool
 	downLimit    byteSize
 	verbose      int
 }
@@ -48,6 +49,7 @@ func (f *swarmFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.dhtListen, "dht-listen", "", "UDP address of the DHT node (default: the --listen address)")
 	cmd.Flags().StringVar(&f.dhtState, "dht-state", "", "file that keeps the DHT routing table across runs (default: in the user cache dir, only with the public bootstrap)")
 	cmd.Flags().StringArrayVar(&f.relays, "relay", nil, "relay HOST:PORT (shoal relay) to be reachable through when behind a NAT (repeatable)")
+	cmd.Flags().BoolVar(&f.portForward, "port-forward", false, "ask the LAN router to forward our port (NAT-PMP, UPnP-IGD); removed on exit")
 	cmd.Flags().BoolVar(&f.behindNAT, "behind-nat", false, "with --relay: use the relays without testing whether peers can reach us directly")
 	cmd.Flags().Var(&f.upLimit, "upload-limit", "cap upload rate, bytes/s (suffixes K, M, G; 0 = unlimited)")
 	cmd.Flags().Var(&f.downLimit, "download-limit", "cap download rate, bytes/s (suffixes K, M, G; 0 = unlimited)")
@@ -215,7 +217,7 @@ func runSwarm(ctx context.Context, src source, root string, f *swarmFlags, seed,
 	term := isTerminal(os.Stderr)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cfg := session.Config{Listen: f.listen, Logger: log, UploadRate: int64(f.upLimit), DownloadRate: int64(f.downLimit)}
+	cfg := session.Config{Listen: f.listen, Logger: log, UploadRate: int64(f.upLimit), DownloadRate: int64(f.downLimit), PortForward: f.portForward}
 	client, err := session.NewClient(cfg)
 	if err != nil {
 		return err

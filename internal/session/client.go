@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/shoal-p2p/shoal/internal/catalog"
+	"github.com/shoal-p2p/shoal/internal/nat"
 	"github.com/shoal-p2p/shoal/internal/peer"
 	"github.com/shoal-p2p/shoal/internal/tracker"
 	"github.com/shoal-p2p/shoal/internal/wire"
@@ -44,6 +45,7 @@ type Config struct {
 	UploadRate   int64           // bytes/s for all torrents together; 0 = unlimited
 	DownloadRate int64           // bytes/s for all torrents together; 0 = unlimited
 	Flood        FloodOptions    // flood search (shoal_search extension) privacy settings
+	PortForward  bool            // map the listen port on the LAN's router (NAT-PMP, then UPnP-IGD); off unless the user asks
 }
 
 // Client is one BitTorrent session: a listener and the torrents it serves.
@@ -141,6 +143,9 @@ func (c *Client) Run(ctx context.Context) {
 		<-ctx.Done()
 		c.ln.Close()
 	}()
+	if c.cfg.PortForward {
+		go c.forwardPort(ctx)
+	}
 	for {
 		nc, err := c.ln.Accept()
 		if err != nil {
@@ -226,4 +231,18 @@ func (c *Client) localEntries() []catalog.Entry {
 // back within wait.
 func (c *Client) FloodSearch(ctx context.Context, q string, ttl int, wait time.Duration) ([]catalog.Result, FloodStats, error) {
 	return c.flood.search(ctx, q, ttl, wait)
+}
+
+// forwardPort asks the router to forward our listen port and keeps the
+// mapping alive until ctx ends, when it is removed.
+func (c *Client) forwardPort(ctx context.Context) {
+	fctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	f, err := nat.Forward(fctx, nat.ForwardConfig{Protocol: "tcp", Port: c.port, Description: Version, Logger: c.log})
+	cancel()
+	if err != nil {
+		c.log.Warn("port forwarding failed; peers behind NATs may not reach us", "err", err)
+		return
+	}
+	c.log.Info("port forwarded", "mapping", f.Mapping())
+	f.Run(ctx)
 }
