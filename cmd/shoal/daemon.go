@@ -148,7 +148,7 @@ func runDaemon(ctx context.Context, f *swarmFlags, ui, data, watch, user, passwo
 			}
 		}
 	}
-	client, err := session.NewClient(session.Config{Listen: f.listen, Logger: log, UploadRate: up, DownloadRate: down})
+	client, err := session.NewClient(session.Config{Listen: f.listen, Logger: log, UploadRate: up, DownloadRate: down, PortForward: f.portForward})
 	if err != nil {
 		return err
 	}
@@ -182,6 +182,14 @@ func runDaemon(ctx context.Context, f *swarmFlags, ui, data, watch, user, passwo
 	mdone := make(chan struct{})
 	go func() { m.Run(ctx); close(mdone) }()
 	go client.Run(ctx)
+	if f.behindNAT && len(f.relays) == 0 {
+		return errors.New("--behind-nat needs at least one --relay")
+	}
+	if len(f.relays) > 0 {
+		if _, err := client.UseRelays(ctx, f.relays, f.behindNAT); err != nil {
+			return err
+		}
+	}
 	if watch != "" {
 		if err := os.MkdirAll(watch, 0o755); err != nil {
 			return fmt.Errorf("watch folder: %w", err)
