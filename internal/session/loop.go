@@ -188,11 +188,12 @@ func (t *Torrent) rechoke(now time.Time) {
 	}
 }
 
-// unchokedCount is the number of peers we currently upload to.
-func (t *Torrent) unchokedCount() int {
+// busySlots is the number of unchoked peers that want our data (an
+// unchoked peer that is not interested holds a slot that does nothing).
+func (t *Torrent) busySlots() int {
 	n := 0
 	for _, ps := range t.peers {
-		if !ps.amChoking {
+		if !ps.amChoking && ps.peerInterested {
 			n++
 		}
 	}

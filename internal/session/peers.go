@@ -207,11 +207,14 @@ func (t *Torrent) onPeerEvent(ev peer.Event) {
 		t.requestMore(ps)
 	case wire.Interested:
 		ps.peerInterested = true
-		if ps.amChoking && t.unchokedCount() < t.slots()+1 {
+		if ps.amChoking && t.busySlots() < t.slots()+1 {
 			t.rechoke(time.Now()) // free slot: do not make the newcomer wait for the next round
 		}
 	case wire.NotInterested:
 		ps.peerInterested = false
+		if !ps.amChoking {
+			t.rechoke(time.Now()) // its slot is idle now: give it to someone who wants data
+		}
 	case wire.Have:
 		if int(m.Index) >= t.info.NumPieces() {
 			t.drop(ps, "have for piece %d of %d", m.Index, t.info.NumPieces())
