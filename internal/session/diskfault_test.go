@@ -130,3 +130,42 @@ func TestSeederNeverServesChangedData(t *testing.T) {
 		t.Fatalf("seeder still claims %d pieces (hash fails %d); the tampered piece should be dropped", ss.Have, ss.HashFails)
 	}
 }
+
+// TestSeederCatchesTruncationWhileSeeding: a file truncated while the
+// seeder runs is noticed; the lost pieces are dropped, not served as zeros.
+func TestSeederCatchesTruncationWhileSeeding(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	seedDir := t.TempDir()
+	mi, _ := makeTorrent(t, seedDir, 512<<10, 16<<10)
+	seeder := newTestClient(t)
+	go seeder.Run(ctx)
+	st, err := seeder.Add(ctx, mi, Options{Root: seedDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := os.Truncate(filepath.Join(seedDir, "content.bin"), 256<<10); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Duration(fileWatchEvery+1) * time.Second) // the next file check
+	c := newTestClient(t)
+	go c.Run(ctx)
+	lt, err := c.Add(ctx, mi, Options{Root: t.TempDir(), Peers: []string{seeder.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stopAll(t, cancel, st, lt) }()
+	half := mi.Info.NumPieces() / 2
+	deadline := time.Now().Add(20 * time.Second)
+	for lt.Stats().Have < half && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	ls, ss := lt.Stats(), st.Stats()
+	if ls.HashFails != 0 {
+		t.Fatalf("leecher saw %d hash failures: the seeder served the truncated part", ls.HashFails)
+	}
+	if ls.Have != half || ss.Have != half {
+		t.Fatalf("leecher has %d, seeder claims %d pieces; want %d (the intact half)", ls.Have, ss.Have, half)
+	}
+}

@@ -102,6 +102,7 @@ func (t *Torrent) onHashed(r hashResult) {
 		t.saveResume(false)
 	}
 	if t.isComplete() {
+		t.stampFiles()
 		for _, ps := range t.peers {
 			if ps.seed {
 				t.removePeer(ps, errors.New("both seeds"))

@@ -44,6 +44,9 @@ func (t *Torrent) run(ctx context.Context) {
 	if t.pick.Complete() {
 		t.markDone()
 	}
+	if t.isComplete() {
+		t.stampFiles()
+	}
 
 	second := time.NewTicker(time.Second)
 	defer second.Stop()
@@ -86,6 +89,9 @@ func (t *Torrent) run(ctx context.Context) {
 		case now := <-second.C:
 			t.retryStorage(now)
 			t.tick(now)
+			if ticks%fileWatchEvery == 0 {
+				t.watchFiles()
+			}
 			if ticks++; ticks%pexEvery == 5 {
 				t.sendPex()
 			}

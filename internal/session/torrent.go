@@ -129,6 +129,7 @@ type Torrent struct {
 	checked      bitfield.Bitfield // pieces hashed by this process (safe to serve)
 	serveWait    map[int][]servePending
 	serveWaiting int
+	stamps       []fileStamp // content files as last seen, once complete (see filewatch.go)
 	rng          *rand.Rand
 }
 
