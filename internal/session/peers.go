@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -83,8 +84,15 @@ func (t *Torrent) addConn(ctx context.Context, nc newConn) {
 		return
 	}
 	if old := t.byID[nc.hs.PeerID]; old != nil {
-		nc.nc.Close() // already connected to this peer
-		return
+		// Already connected (both sides dialled at once, e.g. after PEX).
+		// Both ends must keep the same one: the connection dialled by the
+		// peer with the lower peer id.
+		weLower := bytes.Compare(t.c.peerID[:], nc.hs.PeerID[:]) < 0
+		if nc.outbound != weLower || old.conn.Outbound == weLower {
+			nc.nc.Close()
+			return
+		}
+		t.removePeer(old, errors.New("duplicate connection"))
 	}
 	conn := limitConn(ctx, nc.nc, []*rate.Limiter{t.c.up, t.up}, []*rate.Limiter{t.c.down, t.down})
 	pc := peer.New(conn, t.c.nextConnID.Add(1), nc.hs, nc.outbound, peer.Config{
