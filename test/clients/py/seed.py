@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """libtorrent seeder: seed.py --port P --dir DATA_PARENT [--dht 127.0.0.1:A,127.0.0.1:B]
-                                [--ready FILE] [--max-seconds N] [--upload-limit BYTES_PER_S] TORRENT...
+                                [--ready FILE] [--max-seconds N] [--upload-limit BYTES_PER_S]
+                                [--setting NAME=VALUE]... TORRENT...
 Seeds until SIGTERM/SIGINT or --max-seconds (default 3600). Prints READY (and
 touches --ready FILE) when every torrent is checked and seeding."""
 import argparse
@@ -19,6 +20,8 @@ p.add_argument("--verbose", action="store_true")
 p.add_argument("--upload-limit", type=int, default=0, help="bytes/s, 0 = unlimited")
 p.add_argument("--no-utp", action="store_true",
                help="TCP only (benchmarks: libtorrent's uTP runs at ~10 MB/s on loopback)")
+p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+               help="extra libtorrent settings_pack entry, e.g. dht_sample_infohashes_interval=0 (repeatable)")
 p.add_argument("torrents", nargs="+")
 a = p.parse_args()
 
@@ -28,6 +31,15 @@ if a.upload_limit:
     extra["upload_rate_limit"] = a.upload_limit
 if a.no_utp:
     extra.update(TCP_ONLY)
+for kv in a.setting:
+    k, v = kv.split("=", 1)
+    if v.lower() in ("true", "false"):
+        extra[k] = v.lower() == "true"
+    else:
+        try:
+            extra[k] = int(v)
+        except ValueError:
+            extra[k] = v
 ses = session(a.port, a.dht, extra or None)
 hs = [add(ses, t, a.dir) for t in a.torrents]
 end = time.time() + a.max_seconds
