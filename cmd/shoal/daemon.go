@@ -148,7 +148,7 @@ func runDaemon(ctx context.Context, f *swarmFlags, ui, data, watch, user, passwo
 			}
 		}
 	}
-	client, err := session.NewClient(session.Config{Listen: f.listen, Logger: log, UploadRate: up, DownloadRate: down, PortForward: f.portForward})
+	client, err := session.NewClient(session.Config{Listen: f.listen, Logger: log, UploadRate: up, DownloadRate: down, PortForward: f.portForward, Rendezvous: f.rendezvous})
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ type swarmFlags struct {
 	upLimit      byteSize
 	relays       []string
 	behindNAT    bool
+	rendezvous   string
 	portForward  bool
 	downLimit    byteSize
 	verbose      int
@@ -51,6 +52,7 @@ func (f *swarmFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.relays, "relay", nil, "relay HOST:PORT (shoal relay) to be reachable through when behind a NAT (repeatable)")
 	cmd.Flags().BoolVar(&f.portForward, "port-forward", false, "ask the LAN router to forward our port (NAT-PMP, UPnP-IGD); removed on exit")
 	cmd.Flags().BoolVar(&f.behindNAT, "behind-nat", false, "with --relay: use the relays without testing whether peers can reach us directly")
+	cmd.Flags().StringVar(&f.rendezvous, "rendezvous", "", "hole-punching rendezvous HOST:PORT (shoal relay --rendezvous): upgrade connections that meet\nthrough a relay to direct ones when the other peer is a NATed shoal peer too (falls back to the relay)")
 	cmd.Flags().Var(&f.upLimit, "upload-limit", "cap upload rate, bytes/s (suffixes K, M, G; 0 = unlimited)")
 	cmd.Flags().Var(&f.downLimit, "download-limit", "cap download rate, bytes/s (suffixes K, M, G; 0 = unlimited)")
 	cmd.Flags().CountVarP(&f.verbose, "verbose", "v", "log more (-v: info, -vv: debug)")
@@ -217,7 +219,7 @@ func runSwarm(ctx context.Context, src source, root string, f *swarmFlags, seed,
 	term := isTerminal(os.Stderr)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cfg := session.Config{Listen: f.listen, Logger: log, UploadRate: int64(f.upLimit), DownloadRate: int64(f.downLimit), PortForward: f.portForward}
+	cfg := session.Config{Listen: f.listen, Logger: log, UploadRate: int64(f.upLimit), DownloadRate: int64(f.downLimit), PortForward: f.portForward, Rendezvous: f.rendezvous}
 	client, err := session.NewClient(cfg)
 	if err != nil {
 		return err

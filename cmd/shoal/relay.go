@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-p2p/shoal/internal/nat"
 	"github.com/shoal-p2p/shoal/internal/relay"
 )
 
@@ -23,6 +24,8 @@ type relayFlags struct {
 	peerRate, totalRate         string
 	noAnnounce                  bool
 	verbose                     bool
+	rendezvous                  string
+	statsEvery                  time.Duration
 }
 
 func newRelayCmd() *cobra.Command {
@@ -43,11 +46,21 @@ peer's torrents, the relay asks the peer for a data connection and splices the t
 Quotas: --max-peers peers at once (one port each), --max-conns spliced connections
 in total and --max-conns-per-peer per peer; --peer-rate and --total-rate cap the
 bytes per second (both directions together; suffixes k, M, G = 1024-based;
-0 = unlimited). Memory is bounded: each splice holds two 32 KiB buffers.`,
+0 = unlimited). Memory is bounded: each splice holds two 32 KiB buffers.
+
+With --rendezvous the relay also runs a hole-punching rendezvous: two NATed shoal
+peers that meet through the relay and both pass --rendezvous to get/seed try to
+upgrade to a direct connection (TCP simultaneous open), so the bulk of the bytes
+bypasses the relay; when punching fails (e.g. a NAT that randomises ports) they
+keep using the relay.`,
 		Example: `  shoal relay --listen :7000 --ports 30000-30100
   shoal relay --listen 198.18.100.10:7000 --ports 30000-30009 --max-peers 10 --peer-rate 4M --total-rate 20M
   # on the NATed host:
-  shoal seed --relay relay.example.org:7000 --behind-nat -d /srv/data release.torrent`,
+  shoal seed --relay relay.example.org:7000 --behind-nat -d /srv/data release.torrent
+  # with hole punching:
+  shoal relay --listen :7000 --rendezvous :7001
+  shoal seed --relay relay.example.org:7000 --behind-nat --rendezvous relay.example.org:7001 -d /srv/data release.torrent
+  shoal get --rendezvous relay.example.org:7001 release.torrent`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRelay(cmd.Context(), f) },
 	}
@@ -61,6 +74,8 @@ bytes per second (both directions together; suffixes k, M, G = 1024-based;
 	fl.StringVar(&f.peerRate, "peer-rate", "8M", "bytes per second per relayed peer (0 = unlimited)")
 	fl.StringVar(&f.totalRate, "total-rate", "64M", "bytes per second for the whole relay (0 = unlimited)")
 	fl.BoolVar(&f.noAnnounce, "no-announce", false, "do not announce relayed peers to their trackers")
+	fl.StringVar(&f.rendezvous, "rendezvous", "", "also run a hole-punching rendezvous on this HOST:PORT (e.g. :7001), so two NATed shoal peers\nthat meet through the relay can upgrade to a direct connection (shoal get/seed --rendezvous)")
+	fl.DurationVar(&f.statsEvery, "stats-every", time.Minute, "how often to log the relay's counters (they are also logged on exit)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }
@@ -97,22 +112,49 @@ func runRelay(ctx context.Context, f relayFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.statsEvery <= 0 {
+		return fmt.Errorf("relay: --stats-every must be positive")
+	}
 	fmt.Fprintf(os.Stderr, "relay listening on %s, public ports %d-%d\n", s.Addr(), lo, hi)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var rvDone chan error
+	if f.rendezvous != "" {
+		rv, err := nat.NewRendezvousServer(f.rendezvous, cfg.Logger.With("room", "rendezvous"))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "rendezvous listening on %s\n", rv.Addr())
+		rvDone = make(chan error, 1)
+		go func() { rvDone <- rv.Serve(ctx) }()
+	}
+	logStats := func() {
+		st := s.Stats()
+		cfg.Logger.Info("relay stats", "peers", st.Peers, "conns", st.Conns, "spliced", st.Spliced,
+			"refused", st.Refused, "rejected", st.Rejected, "bytes", st.Bytes)
+	}
+	statsDone := make(chan struct{})
 	go func() {
-		t := time.NewTicker(time.Minute)
+		defer close(statsDone)
+		t := time.NewTicker(f.statsEvery)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				st := s.Stats()
-				cfg.Logger.Info("relay stats", "peers", st.Peers, "conns", st.Conns, "spliced", st.Spliced,
-					"refused", st.Refused, "rejected", st.Rejected, "bytes", st.Bytes)
+				logStats()
 			}
 		}
 	}()
-	return s.Serve(ctx)
+	err = s.Serve(ctx)
+	cancel()
+	<-statsDone
+	if rvDone != nil {
+		<-rvDone
+	}
+	logStats()
+	return err
 }
 
 // parsePortRange parses "LOW-HIGH" (or one port).

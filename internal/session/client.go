@@ -46,6 +46,7 @@ type Config struct {
 	DownloadRate int64           // bytes/s for all torrents together; 0 = unlimited
 	Flood        FloodOptions    // flood search (shoal_search extension) privacy settings
 	PortForward  bool            // map the listen port on the LAN's router (NAT-PMP, then UPnP-IGD); off unless the user asks
+	Rendezvous   string          // HOST:PORT of a hole-punching rendezvous (nat.RendezvousServer); "" = never upgrade relayed connections
 }
 
 // Client is one BitTorrent session: a listener and the torrents it serves.
@@ -60,6 +61,7 @@ type Client struct {
 	nextConnID atomic.Uint64
 	conns      atomic.Int64  // established connections over all torrents
 	flood      *floodNode    // static after construction; locks itself
+	punch      *puncher      // static after construction; locks itself (holepunch.go)
 	up, down   *rate.Limiter // shared by every connection; nil = unlimited
 
 	mu       sync.Mutex // guards torrents
@@ -124,6 +126,7 @@ func NewClient(cfg Config) (*Client, error) {
 		torrents: map[[20]byte]*Torrent{},
 		up:       newLimiter(cfg.UploadRate), down: newLimiter(cfg.DownloadRate),
 	}
+	c.punch = newPuncher()
 	c.flood = newFloodNode(cfg.Flood, c.localEntries, log.With("room", "flood"))
 	return c, nil
 }

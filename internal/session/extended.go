@@ -41,6 +41,7 @@ func (t *Torrent) onExtended(ps *peerState, m wire.Message) {
 				c.inUse = true
 			}
 		}
+		t.onPunchHandshake(ps)
 	case extMetadataID:
 		t.onMetadata(ps, m.Payload)
 	case extPexID:
@@ -49,6 +50,8 @@ func (t *Torrent) onExtended(ps *peerState, m wire.Message) {
 		if err := t.c.flood.onMessage(ps.conn.ID, m.Payload); err != nil {
 			t.drop(ps, "bad shoal_search message: %v", err)
 		}
+	case extPunchID:
+		t.onPunchMsg(ps, m.Payload)
 	default:
 		// an extension we did not announce: ignore
 	}

@@ -153,6 +153,9 @@ func (t *Torrent) extHandshake(remote netip.AddrPort) []byte {
 		h.M[wire.ExtPex] = extPexID
 	}
 	h.M[catalog.FloodExtName] = extFloodID
+	if t.c.punchEnabled() {
+		h.M[PunchExtName] = extPunchID
+	}
 	return h.Marshal()
 }
 
@@ -165,6 +168,7 @@ func (t *Torrent) removePeer(ps *peerState, why error) {
 	delete(t.peers, pc)
 	t.c.conns.Add(-1)
 	t.c.flood.removePeer(pc.ID)
+	t.c.puncher().forget(pc.Addr)
 	if t.byID[pc.Remote.PeerID] == ps {
 		delete(t.byID, pc.Remote.PeerID)
 	}

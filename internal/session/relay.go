@@ -24,8 +24,11 @@ func (c *Client) UseRelays(ctx context.Context, addrs []string, behindNAT bool) 
 	rc, err := relay.NewClient(relay.ClientConfig{
 		Relays: addrs, PeerID: c.peerID, ListenPort: c.port, BehindNAT: behindNAT,
 		Torrents: c.relayTorrents,
-		OnConn:   func(nc net.Conn) { c.handleIncoming(ctx, nc) },
-		Logger:   c.log.With("room", "relay"),
+		OnConn: func(nc net.Conn) {
+			c.puncher().markRelayed(nc.RemoteAddr())
+			c.handleIncoming(ctx, nc)
+		},
+		Logger: c.log.With("room", "relay"),
 	})
 	if err != nil {
 		return nil, err

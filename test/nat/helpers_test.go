@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/shoal-p2p/shoal/internal/metainfo"
@@ -20,7 +21,11 @@ func helperLog() *slog.Logger {
 func helperRelay() int {
 	ctx, cancel := helperContext()
 	defer cancel()
-	s, err := relay.NewServer(relay.Config{Listen: relayMain, PortMin: 30000, PortMax: 30009, MaxConnsPerPeer: labConnsPerPeer, Logger: helperLog()})
+	cfg := relay.Config{Listen: relayMain, PortMin: 30000, PortMax: 30009, MaxConnsPerPeer: labConnsPerPeer, Logger: helperLog()}
+	if r, err := strconv.ParseInt(os.Getenv("SHOAL_NAT_RELAY_RATE"), 10, 64); err == nil && r > 0 {
+		cfg.PeerRate = r // a slow relay, so that where the bytes flowed shows
+	}
+	s, err := relay.NewServer(cfg)
 	if err != nil {
 		fmt.Println("relay:", err)
 		return 1

@@ -60,6 +60,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperPunchA())
 	case "punch-b":
 		os.Exit(helperPunchB())
+	case "shoal-peer":
+		os.Exit(helperShoalPeer())
 	}
 	os.Exit(m.Run())
 }

@@ -1,0 +1,147 @@
+package nat
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/shoal-p2p/shoal/internal/metainfo"
+)
+
+// TestShoalCLIHolePunch is TestShoalPeersHolePunch with the real commands:
+//
+//	P  shoal relay --rendezvous 198.18.100.10:7001 (plus opentracker)
+//	A  shoal seed --relay P:7000 --behind-nat --rendezvous P:7001
+//	B  shoal get --rendezvous P:7001 (learns the relay's address for A from the tracker)
+//
+// plain: the punch succeeds and the relay carries less than half the file;
+// random: the punch fails, the download completes through the relay.
+func TestShoalCLIHolePunch(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("NAT lab needs root (network namespaces)")
+	}
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		t.Skip("needs the go tool to build shoal")
+	}
+	bin := filepath.Join(t.TempDir(), "shoal")
+	if out, err := exec.Command(goBin, "build", "-o", bin, "github.com/shoal-p2p/shoal/cmd/shoal").CombinedOutput(); err != nil {
+		t.Fatalf("build shoal: %v\n%s", err, out)
+	}
+	os.Chmod(filepath.Dir(bin), 0o755)
+	for _, mode := range []string{"plain", "random"} {
+		t.Run(mode, func(t *testing.T) {
+			l := newPunchLab(t, mode)
+			if _, err := exec.LookPath("opentracker"); err != nil {
+				t.Skip("needs opentracker")
+			}
+			dir, err := os.MkdirTemp("", "shoal-clipunch-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			os.Chmod(dir, 0o755)
+			seedDir, outDir := filepath.Join(dir, "seed"), filepath.Join(dir, "down")
+			os.MkdirAll(seedDir, 0o755)
+			os.MkdirAll(outDir, 0o755)
+			data := make([]byte, shoalPunchSize)
+			rand.NewChaCha8([32]byte{11, byte(mode[0])}).Read(data)
+			if err := os.WriteFile(filepath.Join(seedDir, "payload.bin"), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			mi, raw, err := metainfo.Create(context.Background(), metainfo.CreateOptions{
+				Path: filepath.Join(seedDir, "payload.bin"), Trackers: []string{trackerURL}, PieceLength: shoalPunchPiece,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			torrent := filepath.Join(dir, "payload.torrent")
+			os.WriteFile(torrent, raw, 0o644)
+			os.WriteFile(filepath.Join(dir, "whitelist.txt"), []byte(fmt.Sprintf("%x\n", mi.InfoHash[:])), 0o644)
+			conf := fmt.Sprintf("listen.tcp_udp %s:6969\naccess.whitelist whitelist.txt\ntracker.rootdir %s\ntracker.user nobody\n", relayIP, dir)
+			os.WriteFile(filepath.Join(dir, "opentracker.conf"), []byte(conf), 0o644)
+			l.start("P", "opentracker", nil, "opentracker", "-f", filepath.Join(dir, "opentracker.conf"))
+
+			relayCmd, relayLog := l.start("P", "relay", nil, bin, "relay", "--listen", relayMain, "--ports", "30000-30009",
+				"--rendezvous", punchRendezvous, "--peer-rate", strconv.Itoa(shoalRelayRate), "--stats-every", "1s", "-v")
+			waitLog(t, relayLog, "rendezvous listening", 10*time.Second)
+			seedCmd, seedLog := l.start("A", "shoal-seed", nil, bin, "seed", "-v", "--no-dht", "--listen", seederIP+":6881",
+				"--relay", relayMain, "--behind-nat", "--rendezvous", punchRendezvous, "-d", seedDir, torrent)
+			waitLog(t, seedLog, "reachable through relay", 30*time.Second)
+			waitLog(t, relayLog, "relay announced", 30*time.Second)
+
+			get, getLog := l.start("B", "shoal-get", nil, bin, "get", "-v", "--no-dht", "--listen", punchBIP+":6881",
+				"--rendezvous", punchRendezvous, "-o", outDir, torrent)
+			done := make(chan error, 1)
+			go func() { done <- get.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("shoal get failed: %v", err)
+				}
+			case <-time.After(150 * time.Second):
+				t.Fatal("shoal get still running after 150 s")
+			}
+			got, err := os.ReadFile(filepath.Join(outDir, "payload.bin"))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("downloaded content differs (%v)", err)
+			}
+			if mode == "random" {
+				// shoal get may finish through the relay before the punch gives up
+				waitLog(t, seedLog, "hole punch failed; staying on the relay", 60*time.Second)
+			}
+			stopProc(seedCmd)
+			relayed := finalCLIRelayBytes(t, relayLog)
+			stopProc(relayCmd)
+			gb, _ := os.ReadFile(getLog)
+			sb, _ := os.ReadFile(seedLog)
+			t.Logf("%s: relay carried %d of %d bytes", mode, relayed, len(data))
+			switch mode {
+			case "plain":
+				if !bytes.Contains(gb, []byte("punch succeeded")) || !bytes.Contains(sb, []byte("dropping relayed connection")) {
+					t.Fatal("no punched connection replaced the relayed one")
+				}
+				if relayed >= int64(len(data))/2 {
+					t.Fatalf("the relay carried %d of %d bytes: the bulk did not flow directly", relayed, len(data))
+				}
+			case "random":
+				if bytes.Contains(gb, []byte("punch succeeded")) || bytes.Contains(sb, []byte("punch succeeded")) {
+					t.Fatal("a punch succeeded through a --random NAT")
+				}
+				if relayed < int64(len(data)) {
+					t.Fatalf("the relay carried %d of %d bytes: want everything relayed", relayed, len(data))
+				}
+			}
+		})
+	}
+}
+
+var cliRelayStatsRe = regexp.MustCompile(`msg="relay stats" peers=\d+ conns=(\d+) spliced=\d+ .*bytes=(\d+)`)
+
+// finalCLIRelayBytes waits for a `shoal relay` stats line with no open
+// connection and returns its byte count.
+func finalCLIRelayBytes(t *testing.T, path string) int64 {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		ms := cliRelayStatsRe.FindAllStringSubmatch(string(b), -1)
+		if n := len(ms); n > 0 && ms[n-1][1] == "0" {
+			v, _ := strconv.ParseInt(ms[n-1][2], 10, 64)
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shoal relay never reported zero open connections")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
