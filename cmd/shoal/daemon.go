@@ -178,6 +178,10 @@ func runDaemon(ctx context.Context, f *swarmFlags, ui, data, watch, user, passwo
 	srv := webui.New(webui.Config{
 		Backend: m, Logger: log.With("room", "webui"), Hosts: hosts, User: user, Password: password,
 		Version: version, PeerPort: int(client.Port()), DHT: dhtStats,
+		Punch: func() webui.PunchStats {
+			p := client.PunchStats()
+			return webui.PunchStats{Attempts: p.Attempts, Successes: p.Successes, Fallbacks: p.Fallbacks, Direct: p.Direct}
+		},
 	})
 	mdone := make(chan struct{})
 	go func() { m.Run(ctx); close(mdone) }()

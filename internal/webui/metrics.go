@@ -48,6 +48,14 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&b, "shoal_dht_dropped_total{reason=\"rate_limited\"} %d\nshoal_dht_dropped_total{reason=\"bad_packet\"} %d\n", d.RateLimited, d.BadPackets)
 	}
 
+	if s.cfg.Punch != nil {
+		p := s.cfg.Punch()
+		metric("shoal_holepunch_total", "counter", "Hole-punch upgrades of relayed connections, by outcome (attempt, success, fallback to the relay).")
+		fmt.Fprintf(&b, "shoal_holepunch_total{outcome=\"attempt\"} %d\nshoal_holepunch_total{outcome=\"success\"} %d\nshoal_holepunch_total{outcome=\"fallback\"} %d\n", p.Attempts, p.Successes, p.Fallbacks)
+		metric("shoal_holepunch_direct_total", "counter", "Punched direct connections handed to torrents.")
+		fmt.Fprintf(&b, "shoal_holepunch_direct_total %d\n", p.Direct)
+	}
+
 	per := []struct {
 		name, typ, help string
 		val             func(v int) string

@@ -79,7 +79,12 @@ type Config struct {
 	// DHT, when set, gives the DHT node's figures for /metrics (nil: the
 	// daemon runs without the DHT and /metrics reports none).
 	DHT func() DHTStats
+	// Punch, when set, gives the hole-punching counters for /metrics.
+	Punch func() PunchStats
 }
+
+// PunchStats are the hole-punching counters /metrics exports.
+type PunchStats struct{ Attempts, Successes, Fallbacks, Direct int64 }
 
 // DHTStats are the DHT node's figures /metrics exports.
 type DHTStats struct {
