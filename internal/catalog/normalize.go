@@ -27,7 +27,9 @@ func isSeparator(r rune) bool {
 // separators ('.', '_', '-', '/', whitespace, ...) turned into single spaces,
 // trimmed. It never contains '\n', so documents can join fields with it.
 func Normalize(s string) string {
-	d := norm.NFKD.String(s)
+	// invalid bytes first: NFKD leaves the character after one undecomposed,
+	// which made Normalize(Normalize(s)) differ from Normalize(s)
+	d := norm.NFKD.String(strings.ToValidUTF8(s, ""))
 	var b strings.Builder
 	b.Grow(len(d))
 	space := true // drop leading spaces
