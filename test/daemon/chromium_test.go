@@ -12,34 +12,14 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/shoal-p2p/shoal/test/clients"
 )
 
-// chromiumOptions start Debian's chromium headless with a fresh empty
-// profile, no sandbox (tests run as root), no GPU, and every kind of
-// background networking off, so the browser talks only to the daemon.
+// chromiumOptions are test/clients' loopback-only Chromium flags plus the
+// window size the UI screenshots use.
 func chromiumOptions(t *testing.T, exe string) []chromedp.ExecAllocatorOption {
-	return []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 900),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-domain-reliability", true),
-		chromedp.Flag("disable-client-side-phishing-detection", true),
-		chromedp.Flag("disable-features", "MediaRouter,OptimizationHints,Translate"),
-		chromedp.Flag("no-pings", true),
-		chromedp.Flag("metrics-recording-only", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	}
+	return clients.ChromiumOptions(t, exe, chromedp.WindowSize(1100, 900))
 }
 
 // browser is one headless Chromium tab on the daemon's UI.

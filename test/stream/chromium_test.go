@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/shoal-p2p/shoal/test/clients"
 )
 
 // Test video: ffmpeg's lavfi testsrc with noise (so VP8 keeps the bitrate),
@@ -55,32 +57,10 @@ func downloaded(path string, size int64) bool {
 	return err == nil && off >= size
 }
 
-// chromiumOptions are the flags of the environment notes: headless, no
-// sandbox (root), no GPU, no QUIC, and every kind of background networking
-// off, with a fresh empty profile.
+// chromiumOptions are test/clients' loopback-only Chromium flags; the video
+// must start without a user gesture.
 func chromiumOptions(t *testing.T, exe string) []chromedp.ExecAllocatorOption {
-	return []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-domain-reliability", true),
-		chromedp.Flag("disable-client-side-phishing-detection", true),
-		chromedp.Flag("disable-features", "MediaRouter,OptimizationHints,Translate"),
-		chromedp.Flag("no-pings", true),
-		chromedp.Flag("metrics-recording-only", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	}
+	return clients.ChromiumOptions(t, exe, chromedp.Flag("autoplay-policy", "no-user-gesture-required"))
 }
 
 // videoState is what the page reports about its <video>.
