@@ -2,9 +2,6 @@ package nat
 
 import (
 	"bytes"
-	"context"
-	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +10,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/shoal-p2p/shoal/internal/metainfo"
 )
 
 // TestShoalCLIHolePunch is TestShoalPeersHolePunch with the real commands:
@@ -44,32 +39,7 @@ func TestShoalCLIHolePunch(t *testing.T) {
 			if _, err := exec.LookPath("opentracker"); err != nil {
 				t.Skip("needs opentracker")
 			}
-			dir, err := os.MkdirTemp("", "shoal-clipunch-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.RemoveAll(dir) })
-			os.Chmod(dir, 0o755)
-			seedDir, outDir := filepath.Join(dir, "seed"), filepath.Join(dir, "down")
-			os.MkdirAll(seedDir, 0o755)
-			os.MkdirAll(outDir, 0o755)
-			data := make([]byte, shoalPunchSize)
-			rand.NewChaCha8([32]byte{11, byte(mode[0])}).Read(data)
-			if err := os.WriteFile(filepath.Join(seedDir, "payload.bin"), data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			mi, raw, err := metainfo.Create(context.Background(), metainfo.CreateOptions{
-				Path: filepath.Join(seedDir, "payload.bin"), Trackers: []string{trackerURL}, PieceLength: shoalPunchPiece,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			torrent := filepath.Join(dir, "payload.torrent")
-			os.WriteFile(torrent, raw, 0o644)
-			os.WriteFile(filepath.Join(dir, "whitelist.txt"), []byte(fmt.Sprintf("%x\n", mi.InfoHash[:])), 0o644)
-			conf := fmt.Sprintf("listen.tcp_udp %s:6969\naccess.whitelist whitelist.txt\ntracker.rootdir %s\ntracker.user nobody\n", relayIP, dir)
-			os.WriteFile(filepath.Join(dir, "opentracker.conf"), []byte(conf), 0o644)
-			l.start("P", "opentracker", nil, "opentracker", "-f", filepath.Join(dir, "opentracker.conf"))
+			seedDir, outDir, torrent, data := punchSwarm(t, l, "shoal-clipunch-", 11, mode)
 
 			relayCmd, relayLog := l.start("P", "relay", nil, bin, "relay", "--listen", relayMain, "--ports", "30000-30009",
 				"--rendezvous", punchRendezvous, "--peer-rate", strconv.Itoa(shoalRelayRate), "--stats-every", "1s", "-v")

@@ -47,32 +47,7 @@ func TestShoalPeersHolePunch(t *testing.T) {
 			if _, err := os.Stat("/usr/bin/opentracker"); err != nil {
 				t.Skip("needs opentracker")
 			}
-			dir, err := os.MkdirTemp("", "shoal-punchlab-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.RemoveAll(dir) })
-			os.Chmod(dir, 0o755)
-			seedDir, outDir := filepath.Join(dir, "seed"), filepath.Join(dir, "down")
-			os.MkdirAll(seedDir, 0o755)
-			os.MkdirAll(outDir, 0o755)
-			data := make([]byte, shoalPunchSize)
-			rand.NewChaCha8([32]byte{9, byte(mode[0])}).Read(data)
-			if err := os.WriteFile(filepath.Join(seedDir, "payload.bin"), data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			mi, raw, err := metainfo.Create(context.Background(), metainfo.CreateOptions{
-				Path: filepath.Join(seedDir, "payload.bin"), Trackers: []string{trackerURL}, PieceLength: shoalPunchPiece,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			torrent := filepath.Join(dir, "payload.torrent")
-			os.WriteFile(torrent, raw, 0o644)
-			os.WriteFile(filepath.Join(dir, "whitelist.txt"), []byte(fmt.Sprintf("%x\n", mi.InfoHash[:])), 0o644)
-			conf := fmt.Sprintf("listen.tcp_udp %s:6969\naccess.whitelist whitelist.txt\ntracker.rootdir %s\ntracker.user nobody\n", relayIP, dir)
-			os.WriteFile(filepath.Join(dir, "opentracker.conf"), []byte(conf), 0o644)
-			l.start("P", "opentracker", nil, "opentracker", "-f", filepath.Join(dir, "opentracker.conf"))
+			seedDir, outDir, torrent, data := punchSwarm(t, l, "shoal-punchlab-", 9, mode)
 
 			relayCmd, relayLog := l.start("P", "relay", []string{"SHOAL_NAT_HELPER=relay", "SHOAL_NAT_RENDEZVOUS=" + punchRendezvous,
 				"SHOAL_NAT_RELAY_RATE=" + strconv.Itoa(shoalRelayRate)}, self)
@@ -221,4 +196,39 @@ func helperShoalPeer() int {
 	cancel()
 	<-tor.Stopped()
 	return 0
+}
+
+// punchSwarm prepares what both hole-punch lab tests share: a scratch dir
+// (world-readable: opentracker drops to nobody), a seeder folder with a
+// deterministic payload, a download folder, the payload's .torrent, and
+// opentracker on the public host with that torrent whitelisted.
+func punchSwarm(t *testing.T, l *lab, prefix string, seed byte, mode string) (seedDir, outDir, torrent string, data []byte) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	seedDir, outDir = filepath.Join(dir, "seed"), filepath.Join(dir, "down")
+	os.MkdirAll(seedDir, 0o755)
+	os.MkdirAll(outDir, 0o755)
+	data = make([]byte, shoalPunchSize)
+	rand.NewChaCha8([32]byte{seed, byte(mode[0])}).Read(data)
+	if err := os.WriteFile(filepath.Join(seedDir, "payload.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, raw, err := metainfo.Create(context.Background(), metainfo.CreateOptions{
+		Path: filepath.Join(seedDir, "payload.bin"), Trackers: []string{trackerURL}, PieceLength: shoalPunchPiece,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	torrent = filepath.Join(dir, "payload.torrent")
+	os.WriteFile(torrent, raw, 0o644)
+	os.WriteFile(filepath.Join(dir, "whitelist.txt"), []byte(fmt.Sprintf("%x\n", mi.InfoHash[:])), 0o644)
+	conf := fmt.Sprintf("listen.tcp_udp %s:6969\naccess.whitelist whitelist.txt\ntracker.rootdir %s\ntracker.user nobody\n", relayIP, dir)
+	os.WriteFile(filepath.Join(dir, "opentracker.conf"), []byte(conf), 0o644)
+	l.start("P", "opentracker", nil, "opentracker", "-f", filepath.Join(dir, "opentracker.conf"))
+	return seedDir, outDir, torrent, data
 }
