@@ -23,6 +23,7 @@ type labFlags struct {
 	up, server, down           float64
 	peerUp                     string
 	noDown, staticARP, quiet   bool
+	debug                      bool
 	mtu, leave                 int
 	leaveAt                    float64
 	timeout                    time.Duration
@@ -54,6 +55,7 @@ func (f *labFlags) add(cmd *cobra.Command, sweep bool) {
 	fl.StringVar(&f.python, "python", "/usr/bin/python3", "python with the libtorrent module (Debian python3-libtorrent)")
 	fl.StringVar(&f.tag, "tag", "", "label stored with the results")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the result lines")
+	fl.BoolVar(&f.debug, "debug", false, "shoal processes log at debug level (a line per second per torrent: rates, choking, queues) into the log folder")
 }
 
 func (f *labFlags) config() (lab.Config, error) {
@@ -61,7 +63,7 @@ func (f *labFlags) config() (lab.Config, error) {
 		N: f.n, Seeder: f.seeder, FileBytes: f.fileMiB << 20, PieceBytes: f.pieceKiB << 10,
 		UpMbit: f.up, ServerMbit: f.server, DownMbit: f.down, NoDown: f.noDown, MTU: f.mtu,
 		StaticARP: f.staticARP, Leave: f.leave, LeaveAt: f.leaveAt, Timeout: f.timeout,
-		Python: f.python, LogDir: f.logs, Tag: f.tag, Log: os.Stderr,
+		Python: f.python, LogDir: f.logs, Tag: f.tag, Log: os.Stderr, Debug: f.debug,
 	}
 	if f.fileMiB <= 0 || f.pieceKiB <= 0 {
 		return c, errors.New("--file-mib and --piece-kib must be positive")

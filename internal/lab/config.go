@@ -43,6 +43,7 @@ type Config struct {
 	Exe        string    // the shoal binary run inside the namespaces
 	Python     string    // python with libtorrent; "" = /usr/bin/python3
 	LogDir     string    // where logs go; "" = /tmp/shoal-lab-logs/<id>
+	Debug      bool      // shoal seeder and peers log at debug level
 	Tag        string    // free label copied into results
 	Log        io.Writer // progress lines; nil = discard
 }

@@ -365,3 +365,13 @@ func TestDeliveredAt(t *testing.T) {
 		t.Errorf("empty: %v", got)
 	}
 }
+
+func TestParseLinkRx(t *testing.T) {
+	out := `1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\    RX:    bytes  packets errors dropped  missed   mcast           \    1083495 36408073      0       0       0       0 \    TX:    bytes  packets errors dropped carrier collsns           \    999 3      0       0       0       0 
+5: vp1@if4: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc tbf master br0 state UP mode DEFAULT group default qlen 1000\    link/ether 02:c6:c6:12:00:01 brd ff:ff:ff:ff:ff:ff link-netns shl1-p1\    RX:  bytes packets errors dropped  missed   mcast           \    4242 7      0       0       0       0 \    TX:  bytes packets errors dropped carrier collsns           \    17 1      0       0       0       0 
+`
+	m := parseLinkRx(out)
+	if m["lo"] != 1083495 || m["vp1"] != 4242 || len(m) != 2 {
+		t.Errorf("parseLinkRx = %v", m)
+	}
+}

@@ -164,6 +164,9 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 		}
 		listen := sAddr + ":" + strconv.Itoa(peerPort)
 		argv := []string{cfg.Exe, "seed", "--listen", listen, "-d", src, "--no-dht", torrent}
+		if cfg.Debug && cfg.Seeder != ClientsLibtorrent {
+			argv = append(argv, "-vv")
+		}
 		if cfg.Seeder == ClientsLibtorrent {
 			argv = []string{cfg.Python, script, "--listen", listen, "--torrent", torrent, "--save", src, "--seed"}
 		}
@@ -196,6 +199,9 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 		switch cfg.Clients {
 		case ClientsShoal:
 			argv = []string{cfg.Exe, "lab", "exec-on-go", "--", cfg.Exe, "get", "--listen", listen, "-o", dir, "--no-dht", "--seed", torrent}
+			if cfg.Debug {
+				argv = append(argv, "-vv")
+			}
 		case ClientsLibtorrent:
 			argv = []string{cfg.Python, script, "--listen", listen, "--torrent", torrent, "--save", dir}
 		case ClientsHTTP:

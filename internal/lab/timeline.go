@@ -45,6 +45,36 @@ type tick struct {
 	at       float64
 	serverUp int64
 	down     []int64
+	up       []int64 // each peer's upload: its bridge port's received bytes
+}
+
+// parseLinkRx maps device -> received bytes from `ip -s -o link show`
+// output ("3: vp1@if2: <...> ...\    RX: bytes packets ...\    123 ...").
+func parseLinkRx(out string) map[string]int64 {
+	m := map[string]int64{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		dev, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "RX:" && f[i+1] == "bytes" {
+				// The header names the columns; the numbers follow the
+				// first backslash separator after it.
+				for j := i + 1; j+1 < len(f); j++ {
+					if f[j] == "\\" {
+						if v, err := strconv.ParseInt(f[j+1], 10, 64); err == nil {
+							m[dev] = v
+						}
+						break
+					}
+				}
+				break
+			}
+		}
+	}
+	return m
 }
 
 // timeline samples the counters every interval until ctx ends. It needs
@@ -65,9 +95,14 @@ func (r *run) timeline(ctx context.Context, t0 time.Time, interval time.Duration
 			at := time.Since(t0).Seconds()
 			m := parseQdiscSent(string(b))
 			s, _ := QdiscBytes(tctx, r.net.Server, "eth0")
-			k := tick{at: at, serverUp: s, down: make([]int64, r.cfg.N)}
+			var rx map[string]int64
+			if lb, err := exec.CommandContext(tctx, "ip", "-n", r.net.Bridge, "-s", "-o", "link", "show").Output(); err == nil {
+				rx = parseLinkRx(string(lb))
+			}
+			k := tick{at: at, serverUp: s, down: make([]int64, r.cfg.N), up: make([]int64, r.cfg.N)}
 			for i := range r.cfg.N {
 				k.down[i] = m["vp"+strconv.Itoa(i+1)]
+				k.up[i] = rx["vp"+strconv.Itoa(i+1)]
 			}
 			ts = append(ts, k)
 		}
@@ -123,18 +158,29 @@ func deliveredAt(ts []tick, total float64, fracs []float64) []float64 {
 	return res
 }
 
-// writeTimeline writes the samples as CSV (t, server_up, p1..pN) for plots.
+// writeTimeline writes the samples as CSV (t, server_up, p1..pN down,
+// p1..pN up) for plots.
 func writeTimeline(path string, ts []tick, n int) error {
 	var b strings.Builder
 	b.WriteString("t,server_up_bytes")
 	for i := range n {
 		fmt.Fprintf(&b, ",p%d_down_bytes", i+1)
 	}
+	for i := range n {
+		fmt.Fprintf(&b, ",p%d_up_bytes", i+1)
+	}
 	b.WriteByte('\n')
 	for _, k := range ts {
 		fmt.Fprintf(&b, "%.3f,%d", k.at, k.serverUp)
 		for _, d := range k.down {
 			fmt.Fprintf(&b, ",%d", d)
+		}
+		for i := range n {
+			var u int64
+			if i < len(k.up) {
+				u = k.up[i]
+			}
+			fmt.Fprintf(&b, ",%d", u)
 		}
 		b.WriteByte('\n')
 	}

@@ -82,6 +82,16 @@ func (p *Picker) choosePiece(id PeerID, ps *peerState) *pieceState {
 	minPrio := Normal
 	if best != nil {
 		if len(p.hot) == 0 {
+			if best.piece != ps.cur && p.numHave >= p.randomFirst && len(p.dl.at) == 0 {
+				// A partial piece started elsewhere is finished here only
+				// if it is no more common than the rarest new piece this
+				// peer could send. Otherwise a seed would spend its upload
+				// completing pieces that other peers already hold, while
+				// pieces only it has enter the swarm late (the tail).
+				if q := p.pickRarest(ps); q >= 0 && p.avail[q] < p.avail[best.piece] {
+					return p.newState(q)
+				}
+			}
 			return best
 		}
 		minPrio = p.effPrio(best.piece) + 1

@@ -508,3 +508,37 @@ func TestUnhave(t *testing.T) {
 		t.Fatalf("picked %v, want the two blocks of piece 2", blocks)
 	}
 }
+
+// A seed does not spend its upload finishing a piece that other peers hold
+// while a piece only it has is still missing from the swarm; a piece that
+// is just as rare is finished first.
+func TestSeedInjectsRarePieceBeforePartial(t *testing.T) {
+	cfg := fourBlockPieces(6)
+	cfg.RandomFirst = -1
+	p := newPicker(t, cfg, 5)
+	const seed, peerA, peerB = PeerID(1), PeerID(2), PeerID(3)
+	p.PeerHaveAll(seed)
+	p.PeerBitfield(peerA, bits(6, 0, 1, 2, 3, 4)) // piece 5: only the seed
+	p.PeerBitfield(peerB, bits(6, 0, 1, 2, 3))
+	// Peer A starts piece 4 (held by A alone among leechers) and is choked.
+	a := p.PickFast(peerA, []int{4}, 1)
+	if len(a) != 1 || a[0].Piece != 4 {
+		t.Fatalf("peer A pick %v", a)
+	}
+	if b := p.Pick(seed, 1); len(b) != 1 || b[0].Piece != 5 {
+		t.Fatalf("seed asked for %v, want the piece only it has (5)", b)
+	}
+	checkInvariants(t, p)
+
+	// When every new piece is more common than the partial one, the seed
+	// helps finish the partial piece.
+	q := newPicker(t, cfg, 5)
+	q.PeerHaveAll(seed)
+	q.PeerBitfield(peerA, bits(6, 0, 1, 2, 3, 4, 5))
+	q.PeerBitfield(peerB, bits(6, 0, 1, 2, 3, 5))
+	q.PickFast(peerA, []int{4}, 1)
+	if b := q.Pick(seed, 1); len(b) != 1 || b[0].Piece != 4 {
+		t.Fatalf("seed asked for %v, want the partial piece 4", b)
+	}
+	checkInvariants(t, q)
+}
