@@ -363,7 +363,7 @@ func printSummary(st session.Stats, elapsed time.Duration) {
 	if secs > 0 {
 		rate = float64(st.Downloaded) / secs
 	}
-	fmt.Fprintf(os.Stderr, "done: %s %s in %.2fs, down %s, up %s, uploaded %d bytes, peers %d, downloaded %d bytes, webseed %d bytes\n",
+	fmt.Fprintf(os.Stderr, "done: %s %s in %.2fs, down %s, up %s, uploaded %d bytes, peers %d, downloaded %d bytes, webseed %d bytes, wasted %d bytes\n",
 		st.Name, humanBytes(st.Size), secs, humanRate(rate), humanRate(float64(st.Uploaded)/max(secs, 1e-9)), st.Uploaded,
-		st.PeakPeers, st.Downloaded, st.WebseedBytes)
+		st.PeakPeers, st.Downloaded, st.WebseedBytes, st.WastedBytes)
 }

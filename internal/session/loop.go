@@ -2,10 +2,13 @@ package session
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/shoal-p2p/shoal/internal/choker"
@@ -126,6 +129,31 @@ func (t *Torrent) tick(now time.Time) {
 	}
 	t.dialMore()
 	t.publishRates(down, up)
+	if t.log.Enabled(context.Background(), slog.LevelDebug) {
+		t.logTick(up, down)
+	}
+}
+
+// logTick writes the per-second debug line (shoal -vv, shoal lab --debug):
+// for each peer its address, flags (I/- it is interested, U/c we unchoke or
+// choke it, i/- we are interested, u/c it unchokes or chokes us), upload
+// and download rate in kB/s, requests we owe it (q) and blocks we asked of
+// it (f).
+func (t *Torrent) logTick(up, down float64) {
+	flag := func(b bool, yes, no byte) byte {
+		if b {
+			return yes
+		}
+		return no
+	}
+	var b strings.Builder
+	for _, ps := range t.peers {
+		fmt.Fprintf(&b, " %s:%c%c%c%c:%.0f/%.0f:q%d:f%d", ps.conn.Addr.Addr(),
+			flag(ps.peerInterested, 'I', '-'), flag(ps.amChoking, 'c', 'U'),
+			flag(ps.amInterested, 'i', '-'), flag(ps.peerChoking, 'c', 'u'),
+			ps.upRate/1e3, ps.downRate/1e3, ps.conn.PendingUploads(), t.pick.Inflight(ps.pid))
+	}
+	t.log.Debug("tick", "have", t.have.Count(), "wasted", t.wasted, "up_kBps", int(up/1e3), "down_kBps", int(down/1e3), "peers", b.String())
 }
 
 func (t *Torrent) publishRates(down, up float64) {
@@ -156,9 +184,18 @@ func (t *Torrent) publish() {
 	}
 	t.snap.Seeds = seeds
 	t.snap.HashFails = t.hashFails
+	t.snap.WastedBytes = t.wasted
 	t.snap.Complete = t.isComplete()
 	t.snap.Done = t.pick.Complete()
 	t.snap.Err = t.diskErr
+}
+
+// chokerNow is the choker of the current mode.
+func (t *Torrent) chokerNow() *choker.Choker {
+	if t.isComplete() {
+		return t.seedChoke
+	}
+	return t.choke
 }
 
 // rechoke runs a tit-for-tat round.
@@ -173,11 +210,7 @@ func (t *Torrent) rechoke(now time.Time) {
 			Snubbed: ps.snubbed, ConnectedAt: ps.connectedAt,
 		})
 	}
-	ch := t.choke
-	if t.isComplete() {
-		ch = t.seedChoke
-	}
-	d := ch.Round(now, t.isComplete(), list)
+	d := t.chokerNow().Round(now, t.isComplete(), list)
 	unchoke := make(map[choker.PeerID]bool, len(d.Unchoked))
 	for _, id := range d.Unchoked {
 		unchoke[id] = true

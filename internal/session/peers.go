@@ -58,6 +58,7 @@ type peerState struct {
 	lastDown, lastUp int64
 	downRate, upRate float64
 	strikes, stalls  int
+	sendq            *peer.SendQueue // kernel send queue sized to the upload rate
 }
 
 // updateRates folds the last second's bytes into the smoothed rates and
@@ -66,6 +67,7 @@ func (ps *peerState) updateRates() (uploaded int64) {
 	d, u := ps.conn.Downloaded(), ps.conn.Uploaded()
 	ps.downRate = (1-rateSmoothing)*ps.downRate + rateSmoothing*float64(d-ps.lastDown)
 	ps.upRate = (1-rateSmoothing)*ps.upRate + rateSmoothing*float64(u-ps.lastUp)
+	ps.sendq.Adapt(max(ps.upRate, float64(u-ps.lastUp)))
 	uploaded = u - ps.lastUp
 	ps.lastDown, ps.lastUp = d, u
 	return uploaded
@@ -94,6 +96,7 @@ func (t *Torrent) addConn(ctx context.Context, nc newConn) {
 		}
 		t.removePeer(old, errors.New("duplicate connection"))
 	}
+	sendq := peer.NewSendQueue(nc.nc)
 	conn := limitConn(ctx, nc.nc, []*rate.Limiter{t.c.up, t.up}, []*rate.Limiter{t.c.down, t.down})
 	pc := peer.New(conn, t.c.nextConnID.Add(1), nc.hs, nc.outbound, peer.Config{
 		Data: t.store, PieceLength: t.info.PieceLength,
@@ -104,7 +107,7 @@ func (t *Torrent) addConn(ctx context.Context, nc newConn) {
 		conn: pc, pid: picker.PeerID(pc.ID), connectedAt: now, lastPiece: now,
 		amChoking: true, peerChoking: true,
 		fast: nc.hs.Fast(), extended: nc.hs.Extended(), reqq: defaultReqq,
-		have: bitfield.New(t.info.NumPieces()),
+		have: bitfield.New(t.info.NumPieces()), sendq: sendq,
 	}
 	if nc.outbound {
 		ps.listenAddr = pc.Addr
@@ -385,6 +388,7 @@ func (t *Torrent) onPiece(ps *peerState, m wire.Message) {
 	}
 	ps.lastPiece = time.Now()
 	if t.have.Has(piece) {
+		t.wasted += int64(b.Length)
 		return // late endgame duplicate
 	}
 	dup, cancels, done := t.pick.BlockReceived(ps.pid, b)
@@ -402,6 +406,8 @@ func (t *Torrent) onPiece(ps *peerState, m wire.Message) {
 			return
 		}
 		t.downloaded.Add(int64(len(m.Payload)))
+	} else {
+		t.wasted += int64(b.Length)
 	}
 	if done && !t.hashing[piece] {
 		t.queueHash(piece)

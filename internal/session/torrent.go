@@ -59,9 +59,10 @@ type Stats struct {
 	WebseedBytes  int64 // payload bytes from HTTP web seeds
 	Seeds         int
 	HashFails     int
-	Complete      bool // every piece verified (a seed)
-	Done          bool // every wanted piece verified (files skipped by priority excluded)
-	ResumedPieces int  // pieces trusted or verified at start
+	WastedBytes   int64 // payload of blocks that arrived twice (endgame duplicates)
+	Complete      bool  // every piece verified (a seed)
+	Done          bool  // every wanted piece verified (files skipped by priority excluded)
+	ResumedPieces int   // pieces trusted or verified at start
 	Err           error
 }
 
@@ -110,6 +111,7 @@ type Torrent struct {
 	pick         *picker.Picker
 	choke        *choker.Choker // tit-for-tat while downloading
 	seedChoke    *choker.Choker // while seeding: more slots, ranked by upload rate
+	wasted       int64          // bytes of blocks that arrived twice (endgame)
 	have         bitfield.Bitfield
 	peers        map[*peer.Conn]*peerState
 	byID         map[[20]byte]*peerState

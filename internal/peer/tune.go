@@ -1,0 +1,68 @@
+package peer
+
+import (
+	"net"
+	"syscall"
+	"time"
+)
+
+// Bounds of the kernel send queue kept per peer connection (see SendQueue).
+const (
+	MinSendQueue = 32 << 10
+	MaxSendQueue = 4 << 20
+	// SendQueueTime is how much upload time the kernel may hold unsent.
+	SendQueueTime = 50 * time.Millisecond
+)
+
+// SendQueue sizes the kernel's share of a connection's upload queue
+// (TCP_NOTSENT_LOWAT on Linux): written bytes that have not yet gone out
+// are kept to about SendQueueTime at the connection's upload rate, within
+// MinSendQueue and MaxSendQueue. The rest of the queue stays in our own
+// upload queue, where a CANCEL (endgame) or a choke still removes it and
+// whose length tells the owner whether the uplink is saturated. Bytes in
+// flight (the congestion window) are not limited, so long fast links keep
+// their speed, and a fast loopback transfer gets a queue of megabytes.
+type SendQueue struct {
+	raw syscall.RawConn
+	cur int
+}
+
+// NewSendQueue returns the tuner of c, or nil when c is not a socket.
+func NewSendQueue(c net.Conn) *SendQueue {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	q := &SendQueue{raw: raw}
+	q.set(256 << 10)
+	return q
+}
+
+// Adapt sets the queue for an upload rate in bytes/s. Changes under a
+// quarter are skipped to save system calls. Safe on a nil SendQueue.
+func (q *SendQueue) Adapt(rate float64) {
+	if q == nil {
+		return
+	}
+	n := int(min(max(rate*SendQueueTime.Seconds(), MinSendQueue), MaxSendQueue))
+	if d := n - q.cur; d*4 > q.cur || -d*4 > q.cur {
+		q.set(n)
+	}
+}
+
+// Size is the queue last set, in bytes (0 for nil).
+func (q *SendQueue) Size() int {
+	if q == nil {
+		return 0
+	}
+	return q.cur
+}
+
+func (q *SendQueue) set(n int) {
+	q.cur = n
+	q.raw.Control(func(fd uintptr) { setNotSentLowat(fd, n) })
+}

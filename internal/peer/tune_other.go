@@ -1,0 +1,5 @@
+//go:build !linux
+
+package peer
+
+func setNotSentLowat(fd uintptr, n int) {}
