@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/shoal-p2p/shoal/internal/storage"
 )
+
+// hashQueue is the capacity of a torrent's hash job channel. More pieces
+// wait in the loop's hashBacklog slice, which costs nothing when empty (a
+// 64k-slot channel cost 512 KiB per torrent, 100 MiB for 200 torrents).
+const hashQueue = 64
 
 // queueHash hands a fully received piece to the hashing workers without ever
 // blocking the owner loop.
@@ -19,15 +25,31 @@ func (t *Torrent) queueHash(piece int) {
 	}
 }
 
+// hashBufs holds piece buffers (*[]byte) shared by the hash workers of every
+// torrent. Workers take one per piece and give it back, so an idle seeder
+// with hundreds of torrents holds none (the pool empties at GC) instead of
+// cores × piece length per torrent.
+var hashBufs sync.Pool
+
+func getHashBuf(n int) *[]byte {
+	if p, _ := hashBufs.Get().(*[]byte); p != nil && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	b := make([]byte, n)
+	return &b
+}
+
 // hashWorker verifies pieces read back from storage; it reports to the loop.
 func (t *Torrent) hashWorker(ctx context.Context) {
-	buf := make([]byte, t.info.PieceLength)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case piece := <-t.hashJobs:
-			ok, err := storage.HashPiece(t.store, t.info, piece, buf)
+			buf := getHashBuf(int(t.info.PieceLength))
+			ok, err := storage.HashPiece(t.store, t.info, piece, *buf)
+			hashBufs.Put(buf)
 			select {
 			case t.hashed <- hashResult{piece: piece, ok: ok, err: err}:
 			case <-ctx.Done():

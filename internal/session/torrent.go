@@ -120,7 +120,7 @@ type Torrent struct {
 	bannedIDs    map[[20]byte]bool
 	dialing      int
 	hashing      map[int]bool
-	hashJobs     chan int
+	hashJobs     chan int // pieces for the hash workers; overflow waits in hashBacklog
 	hashBacklog  []int
 	hashFails    int
 	rounds       []ChokeRound // the last maxRounds tit-for-tat rounds
@@ -175,7 +175,7 @@ func (c *Client) Add(ctx context.Context, mi *metainfo.MetaInfo, opts Options) (
 		done:     make(chan struct{}), stopped: make(chan struct{}), completed: make(chan struct{}, 1),
 		peers: map[*peer.Conn]*peerState{}, byID: map[[20]byte]*peerState{},
 		cands: map[netip.AddrPort]*candidate{}, banned: map[netip.AddrPort]bool{}, bannedIDs: map[[20]byte]bool{},
-		hashing: map[int]bool{}, hashJobs: make(chan int, 1<<16), serveWait: map[int][]servePending{},
+		hashing: map[int]bool{}, hashJobs: make(chan int, hashQueue), serveWait: map[int][]servePending{},
 		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))),
 	}
 	t.resume = opts.ResumePath
