@@ -33,14 +33,11 @@ PEERS=${PEERS:-50}
 CREATE_MIB=${CREATE_MIB:-1024}
 TIMEOUT=${TIMEOUT:-3m} # bound on each manytorrents run
 
+# shellcheck source=../bench/lib/bench.sh
+. "$root/bench/lib/bench.sh"
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/shoal-bench-many-XXXXXX")
-shm=
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then
-    shm=$(mktemp -d /dev/shm/shoal-bench-many-XXXXXX)
-else
-    echo "bench-many: /dev/shm is not available; the create file goes in $work (page cache)" >&2
-    shm=$work
-fi
+shm=$(bench_workdir "$CREATE_MIB" 1) # /dev/shm when it has room, else the page cache under $TMPDIR
 cleanup() { rm -rf "$work" "$shm"; }
 trap cleanup EXIT
 

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers for scripts/bench-core.sh and scripts/bench-transfer.sh.
+# Shared helpers for scripts/bench-core.sh, bench-transfer.sh and bench-many.sh.
 # Source it after `set -euo pipefail`. Everything runs on 127.0.0.1; every
 # process started is recorded in BENCH_PIDS and ended by PID on exit; every
 # wait is bounded.

@@ -8,8 +8,9 @@ import (
 
 // Bounds of the kernel send queue kept per peer connection (see SendQueue).
 const (
-	MinSendQueue = 32 << 10
-	MaxSendQueue = 4 << 20
+	MinSendQueue     = 32 << 10
+	MaxSendQueue     = 4 << 20
+	InitialSendQueue = 256 << 10 // until the first rate is known
 	// SendQueueTime is how much upload time the kernel may hold unsent.
 	SendQueueTime = 50 * time.Millisecond
 )
@@ -18,8 +19,7 @@ const (
 // (TCP_NOTSENT_LOWAT on Linux): written bytes that have not yet gone out
 // are kept to about SendQueueTime at the connection's upload rate, within
 // MinSendQueue and MaxSendQueue. The rest of the queue stays in our own
-// upload queue, where a CANCEL (endgame) or a choke still removes it and
-// whose length tells the owner whether the uplink is saturated. Bytes in
+// upload queue, where a CANCEL (endgame) or a choke still removes it. Bytes in
 // flight (the congestion window) are not limited, so long fast links keep
 // their speed, and a fast loopback transfer gets a queue of megabytes.
 type SendQueue struct {
@@ -38,7 +38,7 @@ func NewSendQueue(c net.Conn) *SendQueue {
 		return nil
 	}
 	q := &SendQueue{raw: raw}
-	q.set(256 << 10)
+	q.set(InitialSendQueue)
 	return q
 }
 

@@ -40,8 +40,8 @@ func TestSendQueueFollowsRate(t *testing.T) {
 	}
 	defer c.Close()
 	q := NewSendQueue(c)
-	if got := notSentLowat(t, c); got != 256<<10 || q.Size() != got {
-		t.Fatalf("initial queue %d (Size %d), want %d", got, q.Size(), 256<<10)
+	if got := notSentLowat(t, c); got != InitialSendQueue || q.Size() != got {
+		t.Fatalf("initial queue %d (Size %d), want %d", got, q.Size(), InitialSendQueue)
 	}
 	for _, tc := range []struct {
 		rate float64

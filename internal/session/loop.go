@@ -190,14 +190,6 @@ func (t *Torrent) publish() {
 	t.snap.Err = t.diskErr
 }
 
-// chokerNow is the choker of the current mode.
-func (t *Torrent) chokerNow() *choker.Choker {
-	if t.isComplete() {
-		return t.seedChoke
-	}
-	return t.choke
-}
-
 // rechoke runs a tit-for-tat round.
 func (t *Torrent) rechoke(now time.Time) {
 	list := make([]choker.Peer, 0, len(t.peers))
@@ -210,7 +202,11 @@ func (t *Torrent) rechoke(now time.Time) {
 			Snubbed: ps.snubbed, ConnectedAt: ps.connectedAt,
 		})
 	}
-	d := t.chokerNow().Round(now, t.isComplete(), list)
+	ch := t.choke
+	if t.isComplete() {
+		ch = t.seedChoke
+	}
+	d := ch.Round(now, t.isComplete(), list)
 	unchoke := make(map[choker.PeerID]bool, len(d.Unchoked))
 	for _, id := range d.Unchoked {
 		unchoke[id] = true

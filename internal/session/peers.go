@@ -66,9 +66,9 @@ type peerState struct {
 func (ps *peerState) updateRates() (uploaded int64) {
 	d, u := ps.conn.Downloaded(), ps.conn.Uploaded()
 	ps.downRate = (1-rateSmoothing)*ps.downRate + rateSmoothing*float64(d-ps.lastDown)
-	ps.upRate = (1-rateSmoothing)*ps.upRate + rateSmoothing*float64(u-ps.lastUp)
-	ps.sendq.Adapt(max(ps.upRate, float64(u-ps.lastUp)))
 	uploaded = u - ps.lastUp
+	ps.upRate = (1-rateSmoothing)*ps.upRate + rateSmoothing*float64(uploaded)
+	ps.sendq.Adapt(max(ps.upRate, float64(uploaded))) // the last second counts at once: a fast start needs a big queue
 	ps.lastDown, ps.lastUp = d, u
 	return uploaded
 }
