@@ -3,9 +3,7 @@ package metainfo
 import (
 	"context"
 	"crypto/sha1"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -156,8 +154,9 @@ type createMeta struct {
 
 // Create hashes the file or directory at o.Path and returns the parsed
 // metainfo and the bytes of the .torrent file. See collect for which files
-// are included. Hashing uses o.Workers goroutines, each reading large
-// batches of whole pieces with ReadAt (pieces may span files).
+// are included. Hashing uses o.Workers goroutines, each taking runs of
+// whole pieces (about 4 MiB; pieces may span files) and hashing them from
+// read-only mappings of the files on Linux, with ReadAt elsewhere.
 func Create(ctx context.Context, o CreateOptions) (*MetaInfo, []byte, error) {
 	name, multi, files, err := collect(o.Path)
 	if err != nil {
@@ -222,13 +221,27 @@ func Create(ctx context.Context, o CreateOptions) (*MetaInfo, []byte, error) {
 	return m, data, nil
 }
 
-// batchBytes is how much a worker reads per claim: several pieces for small
-// piece lengths, so reads stay large.
+// batchBytes is how much a worker claims at once: several pieces for small
+// piece lengths, so reads and mappings stay large, and one piece otherwise.
 const batchBytes = 4 << 20
 
 // hashFiles returns the concatenated SHA-1 of every piece of the files laid
-// end to end.
+// end to end. On Linux it hashes straight from read-only mappings of the
+// files (no copy out of the page cache); elsewhere, and for short spans, it
+// reads with ReadAt into a per-worker buffer.
 func hashFiles(ctx context.Context, files []sourceFile, total, pl int64, workers int, progress func(done, total int64)) ([]byte, error) {
+	return hashFilesMode(ctx, files, total, pl, workers, progress, readAuto)
+}
+
+// readMode selects how hashFilesMode gets the files' bytes.
+type readMode int
+
+const (
+	readAuto readMode = iota // map spans of at least mmapMinSpan where canMmap, ReadAt the rest
+	readCopy                 // ReadAt everything (the portable path; tests compare the two)
+)
+
+func hashFilesMode(ctx context.Context, files []sourceFile, total, pl int64, workers int, progress func(done, total int64), mode readMode) ([]byte, error) {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
@@ -259,7 +272,7 @@ func hashFiles(ctx context.Context, files []sourceFile, total, pl int64, workers
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, perBatch*pl)
+			w := &batchHasher{files: files, pl: pl, bufSize: perBatch * pl, mode: mode, h: sha1.New()}
 			var spans []Span
 			for ctx.Err() == nil {
 				b := next.Add(1) - 1
@@ -271,15 +284,9 @@ func hashFiles(ctx context.Context, files []sourceFile, total, pl int64, workers
 				start := first * pl
 				n := min(last*pl, total) - start
 				spans = geo.AppendSpans(spans[:0], start, n)
-				if err := readSpans(files, spans, buf[:n]); err != nil {
+				if err := w.hashBatch(spans, n, out[first*20:last*20]); err != nil {
 					fail(err)
 					return
-				}
-				for p := first; p < last; p++ {
-					lo := (p - first) * pl
-					hi := min(lo+pl, n)
-					h := sha1.Sum(buf[lo:hi])
-					copy(out[p*20:], h[:])
 				}
 				done.Add(n)
 			}
@@ -312,26 +319,4 @@ func hashFiles(ctx context.Context, files []sourceFile, total, pl int64, workers
 		progress(total, total)
 	}
 	return out, nil
-}
-
-// readSpans fills buf from the files named by spans, opening each file for
-// the read (keeps the fd count at one per worker however many files).
-func readSpans(files []sourceFile, spans []Span, buf []byte) error {
-	for _, s := range spans {
-		f := files[s.File]
-		fd, err := os.Open(f.abs)
-		if err != nil {
-			return err
-		}
-		n, err := fd.ReadAt(buf[:s.Length], s.FileOffset)
-		fd.Close()
-		if int64(n) < s.Length {
-			if err == nil || errors.Is(err, io.EOF) {
-				err = fmt.Errorf("%s: file shrank while hashing (read %d of %d bytes at offset %d)", f.abs, n, s.Length, s.FileOffset)
-			}
-			return err
-		}
-		buf = buf[s.Length:]
-	}
-	return nil
 }
