@@ -61,3 +61,18 @@ func Punch(ctx context.Context, local, remote netip.AddrPort, window time.Durati
 
 // ErrPunchFailed means no direct connection came about; use the relay.
 var ErrPunchFailed = errors.New("hole punching failed")
+
+// ListenShared listens like net.Listen, with SO_REUSEADDR/SO_REUSEPORT set
+// so that punches (ReuseDialer) can dial from the listening port. So that
+// two processes do not end up sharing one port by accident, it first checks
+// with an ordinary listener that the port is free.
+func ListenShared(network, addr string) (net.Listener, error) {
+	probe, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	addr = probe.Addr().String() // keeps a port the kernel chose for ":0"
+	probe.Close()
+	lc := net.ListenConfig{Control: reuseControl}
+	return lc.Listen(context.Background(), network, addr)
+}

@@ -47,6 +47,11 @@ type Config struct {
 	Flood        FloodOptions    // flood search (shoal_search extension) privacy settings
 	PortForward  bool            // map the listen port on the LAN's router (NAT-PMP, then UPnP-IGD); off unless the user asks
 	Rendezvous   string          // HOST:PORT of a hole-punching rendezvous (nat.RendezvousServer); "" = never upgrade relayed connections
+	// PunchPeers: when a peer introduces us to another (BEP 55
+	// ut_holepunch), dial it from our listen port, so that two peers behind
+	// port-preserving NATs meet by TCP simultaneous open. The listener then
+	// shares its port (SO_REUSEPORT). For peers behind a NAT.
+	PunchPeers bool
 }
 
 // Client is one BitTorrent session: a listener and the torrents it serves.
@@ -113,9 +118,13 @@ func NewClient(cfg Config) (*Client, error) {
 	if addr == "" {
 		addr, fallback = ":6881", true
 	}
-	ln, err := net.Listen("tcp", addr)
+	listen := net.Listen
+	if cfg.PunchPeers {
+		listen = nat.ListenShared
+	}
+	ln, err := listen("tcp", addr)
 	if err != nil && fallback {
-		ln, err = net.Listen("tcp", ":0")
+		ln, err = listen("tcp", ":0")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)

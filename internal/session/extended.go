@@ -52,6 +52,8 @@ func (t *Torrent) onExtended(ps *peerState, m wire.Message) {
 		}
 	case extPunchID:
 		t.onPunchMsg(ps, m.Payload)
+	case extHolepunchID:
+		t.onHolepunch(ps, m.Payload)
 	default:
 		// an extension we did not announce: ignore
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-p2p/shoal/internal/bencode"
@@ -55,11 +56,25 @@ type PunchStats struct {
 	Successes int64 // rounds that produced a direct connection
 	Fallbacks int64 // upgrades given up: the relayed connection stays
 	Direct    int64 // direct connections handed to a torrent
+
+	// BEP 55 ut_holepunch (bep55.go)
+	HolepunchRequests  int64 // rendezvous we asked a peer for
+	HolepunchRelayed   int64 // pairs of peers we introduced to each other
+	HolepunchAttempts  int64 // connects we acted on
+	HolepunchSuccesses int64 // of those, connections made
+	HolepunchFallbacks int64 // connects that failed, and rendezvous refused
+}
+
+// hpCounters count BEP 55 outcomes; safe for concurrent use.
+type hpCounters struct {
+	Requests, Relayed, Attempts, Successes, Fallbacks atomic.Int64
 }
 
 // puncher is a Client's hole-punching state. It locks itself.
 type puncher struct {
 	counters nat.Counters // atomic
+	hp       hpCounters   // atomic
+	hpBusy   atomic.Int32 // ut_holepunch connects in flight
 
 	mu      sync.Mutex              // guards the fields below
 	relayed map[netip.AddrPort]bool // remote addresses of connections spliced by a relay
@@ -83,8 +98,22 @@ func (c *Client) PunchStats() PunchStats {
 	return PunchStats{
 		Attempts: p.counters.Attempts.Load(), Successes: p.counters.Successes.Load(),
 		Fallbacks: p.counters.Fallbacks.Load(), Direct: direct,
+		HolepunchRequests: p.hp.Requests.Load(), HolepunchRelayed: p.hp.Relayed.Load(),
+		HolepunchAttempts: p.hp.Attempts.Load(), HolepunchSuccesses: p.hp.Successes.Load(),
+		HolepunchFallbacks: p.hp.Fallbacks.Load(),
 	}
 }
+
+// beginAddr reserves one of maxUpgrades ut_holepunch connects in flight.
+func (p *puncher) beginAddr() bool {
+	if p.hpBusy.Add(1) > maxUpgrades {
+		p.hpBusy.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (p *puncher) endAddr() { p.hpBusy.Add(-1) }
 
 func (c *Client) punchEnabled() bool { return c.cfg.Rendezvous != "" }
 

@@ -82,10 +82,13 @@ func (t *Torrent) run(ctx context.Context) {
 		case d := <-t.dialDone:
 			t.dialing--
 			if c := t.cands[d.addr]; c != nil && d.err != nil {
+				t.log.Debug("dial failed", "peer", d.addr, "err", d.err)
 				c.failures++
 				c.inUse = false
 				if d.err == peer.ErrSelf {
 					t.banned[d.addr] = true
+				} else {
+					t.requestRendezvous(d.addr, c) // at most once per holepunchCooldown
 				}
 			}
 			t.dialMore()

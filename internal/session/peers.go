@@ -53,6 +53,8 @@ type peerState struct {
 	allowedFast                 []int
 	have                        bitfield.Bitfield
 	pexSent                     map[netip.AddrPort]bool // listen addresses we told this peer about
+	hpWindow                    time.Time               // start of the minute hpCount counts in
+	hpCount                     int                     // ut_holepunch messages from the peer this minute
 
 	lastPiece        time.Time
 	lastDown, lastUp int64
@@ -156,6 +158,7 @@ func (t *Torrent) extHandshake(remote netip.AddrPort) []byte {
 		h.M[wire.ExtPex] = extPexID
 	}
 	h.M[catalog.FloodExtName] = extFloodID
+	h.M[wire.ExtHolepunch] = extHolepunchID
 	if t.c.punchEnabled() {
 		h.M[PunchExtName] = extPunchID
 	}

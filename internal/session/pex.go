@@ -21,10 +21,10 @@ func (t *Torrent) sendPex() {
 	if !t.pexEnabled() {
 		return
 	}
-	current := make(map[netip.AddrPort]bool, len(t.peers))
+	current := make(map[netip.AddrPort]byte, len(t.peers)) // listen address -> BEP 11 flags
 	for _, ps := range t.peers {
 		if ps.listenAddr.IsValid() {
-			current[ps.listenAddr] = true
+			current[ps.listenAddr] = pexFlags(ps)
 		}
 	}
 	for _, ps := range t.peers {
@@ -36,15 +36,15 @@ func (t *Torrent) sendPex() {
 			ps.pexSent = map[netip.AddrPort]bool{}
 		}
 		var msg wire.PexMsg
-		for a := range current {
+		for a, flags := range current {
 			if a != ps.listenAddr && !ps.pexSent[a] && len(msg.Added) < pexMaxAdded {
 				msg.Added = append(msg.Added, a)
-				msg.AddedFlags = append(msg.AddedFlags, 0)
+				msg.AddedFlags = append(msg.AddedFlags, flags)
 				ps.pexSent[a] = true
 			}
 		}
 		for a := range ps.pexSent {
-			if !current[a] && len(msg.Dropped) < pexMaxAdded {
+			if _, ok := current[a]; !ok && len(msg.Dropped) < pexMaxAdded {
 				msg.Dropped = append(msg.Dropped, a)
 				delete(ps.pexSent, a)
 			}
@@ -54,6 +54,22 @@ func (t *Torrent) sendPex() {
 		}
 		ps.conn.Send(wire.Message{ID: wire.Extended, ExtID: uint8(id), Payload: msg.Marshal()})
 	}
+}
+
+// pexFlags are the BEP 11 flags we send for ps: seed, ut_holepunch support,
+// and "reachable" when we reached it by an outgoing connection.
+func pexFlags(ps *peerState) byte {
+	var f byte
+	if ps.seed {
+		f |= wire.PexSeed
+	}
+	if holepunchCapable(ps) {
+		f |= wire.PexHolepunch
+	}
+	if ps.conn.Outbound {
+		f |= wire.PexReachable
+	}
+	return f
 }
 
 // onPex adds the peers another peer told us about to our candidates.
@@ -71,7 +87,7 @@ func (t *Torrent) onPex(ps *peerState, payload []byte) {
 			break
 		}
 		if _, ok := t.cands[a]; !ok && !t.banned[a] && a.Port() != 0 {
-			t.cands[a] = &candidate{}
+			t.cands[a] = &candidate{via: ps.conn.Remote.PeerID}
 		}
 	}
 	t.dialMore()

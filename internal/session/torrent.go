@@ -116,6 +116,8 @@ type Torrent struct {
 	peers        map[*peer.Conn]*peerState
 	byID         map[[20]byte]*peerState
 	cands        map[netip.AddrPort]*candidate
+	hpAsked      map[netip.AddrPort]time.Time // BEP 55 rendezvous we asked for, by target (bep55.go)
+	hpDialed     map[netip.AddrPort]time.Time // BEP 55 connects we acted on, by address
 	banned       map[netip.AddrPort]bool
 	bannedIDs    map[[20]byte]bool
 	dialing      int
@@ -156,7 +158,8 @@ type candidate struct {
 	lastTry  time.Time
 	failures int
 	inUse    bool
-	seed     bool // it had every piece: no use dialling it once we do too
+	seed     bool     // it had every piece: no use dialling it once we do too
+	via      [20]byte // peer id of the peer that told us about it (PEX), for a BEP 55 rendezvous
 }
 
 // Add opens (or creates) a torrent's storage, checks what data is already
@@ -174,6 +177,7 @@ func (c *Client) Add(ctx context.Context, mi *metainfo.MetaInfo, opts Options) (
 		cmds:     make(chan func()),
 		done:     make(chan struct{}), stopped: make(chan struct{}), completed: make(chan struct{}, 1),
 		peers: map[*peer.Conn]*peerState{}, byID: map[[20]byte]*peerState{},
+		hpAsked: map[netip.AddrPort]time.Time{}, hpDialed: map[netip.AddrPort]time.Time{},
 		cands: map[netip.AddrPort]*candidate{}, banned: map[netip.AddrPort]bool{}, bannedIDs: map[[20]byte]bool{},
 		hashing: map[int]bool{}, hashJobs: make(chan int, hashQueue), serveWait: map[int][]servePending{},
 		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))),

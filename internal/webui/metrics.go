@@ -54,6 +54,9 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&b, "shoal_holepunch_total{outcome=\"attempt\"} %d\nshoal_holepunch_total{outcome=\"success\"} %d\nshoal_holepunch_total{outcome=\"fallback\"} %d\n", p.Attempts, p.Successes, p.Fallbacks)
 		metric("shoal_holepunch_direct_total", "counter", "Punched direct connections handed to torrents.")
 		fmt.Fprintf(&b, "shoal_holepunch_direct_total %d\n", p.Direct)
+		metric("shoal_ut_holepunch_total", "counter", "BEP 55 ut_holepunch, by event: rendezvous we asked for, pairs of peers we introduced, connects we acted on, and their successes and failures (failures include refused rendezvous).")
+		fmt.Fprintf(&b, "shoal_ut_holepunch_total{event=\"request\"} %d\nshoal_ut_holepunch_total{event=\"relayed\"} %d\nshoal_ut_holepunch_total{event=\"attempt\"} %d\nshoal_ut_holepunch_total{event=\"success\"} %d\nshoal_ut_holepunch_total{event=\"fallback\"} %d\n",
+			p.HPRequests, p.HPRelayed, p.HPAttempts, p.HPSuccesses, p.HPFallbacks)
 	}
 
 	per := []struct {

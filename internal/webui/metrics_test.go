@@ -36,7 +36,9 @@ func TestMetricsText(t *testing.T) {
 			cfg.DHT = func() DHTStats {
 				return DHTStats{Nodes: 42, QueriesIn: 5, QueriesOut: 6, Timeouts: 1, RateLimited: 2, BadPackets: 3}
 			}
-			cfg.Punch = func() PunchStats { return PunchStats{Attempts: 3, Successes: 2, Fallbacks: 1, Direct: 2} }
+			cfg.Punch = func() PunchStats {
+				return PunchStats{Attempts: 3, Successes: 2, Fallbacks: 1, Direct: 2, HPRelayed: 5, HPSuccesses: 4}
+			}
 		}
 		s := New(cfg)
 		req := httptest.NewRequest("GET", "/metrics", nil)
@@ -58,7 +60,8 @@ func TestMetricsText(t *testing.T) {
 			`shoal_torrent_tracker_seeders{infohash="aa",name="a \"b\"\nc\\"} 3` + "\n",
 			`shoal_torrent_tracker_last_announce_timestamp_seconds{infohash="aa",name="a \"b\"\nc\\"} 1700000000` + "\n",
 		}
-		dht := []string{`shoal_holepunch_total{outcome="success"} 2` + "\n", "shoal_holepunch_direct_total 2\n", "shoal_dht_nodes 42\n", `shoal_dht_queries_total{direction="out"} 6` + "\n", `shoal_dht_dropped_total{reason="bad_packet"} 3` + "\n"}
+		dht := []string{`shoal_holepunch_total{outcome="success"} 2` + "\n", "shoal_holepunch_direct_total 2\n",
+			`shoal_ut_holepunch_total{event="relayed"} 5` + "\n", `shoal_ut_holepunch_total{event="success"} 4` + "\n", "shoal_dht_nodes 42\n", `shoal_dht_queries_total{direction="out"} 6` + "\n", `shoal_dht_dropped_total{reason="bad_packet"} 3` + "\n"}
 		if withDHT {
 			want = append(want, dht...)
 		}

@@ -84,7 +84,12 @@ type Config struct {
 }
 
 // PunchStats are the hole-punching counters /metrics exports.
-type PunchStats struct{ Attempts, Successes, Fallbacks, Direct int64 }
+type PunchStats struct {
+	Attempts, Successes, Fallbacks, Direct int64 // upgrades of relayed connections
+	// BEP 55 ut_holepunch: rendezvous asked for, pairs introduced, connects
+	// acted on and their outcomes
+	HPRequests, HPRelayed, HPAttempts, HPSuccesses, HPFallbacks int64
+}
 
 // DHTStats are the DHT node's figures /metrics exports.
 type DHTStats struct {

@@ -22,8 +22,9 @@ const ExtHandshakeID = 0
 
 // Extension names announced in the "m" dictionary.
 const (
-	ExtMetadata = "ut_metadata" // BEP 9
-	ExtPex      = "ut_pex"      // BEP 11
+	ExtMetadata  = "ut_metadata"  // BEP 9
+	ExtPex       = "ut_pex"       // BEP 11
+	ExtHolepunch = "ut_holepunch" // BEP 55
 )
 
 // MaxExtHandshakeLen caps the payload ParseExtHandshake accepts.

@@ -62,6 +62,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperPunchB())
 	case "shoal-peer":
 		os.Exit(helperShoalPeer())
+	case "bep55-peer":
+		os.Exit(helperBEP55Peer())
 	}
 	os.Exit(m.Run())
 }
