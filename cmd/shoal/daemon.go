@@ -34,6 +34,9 @@ type daemonConfig struct {
 	Hosts         []string `json:"hosts"`
 	UploadLimit   string   `json:"upload_limit"`
 	DownloadLimit string   `json:"download_limit"`
+	Relays        []string `json:"relays"`
+	FindRelays    bool     `json:"find_relays"`
+	BehindNAT     bool     `json:"behind_nat"`
 }
 
 func newDaemonCmd() *cobra.Command {
@@ -50,11 +53,16 @@ RPC client at /transmission/rpc (e.g. transmission-remote 127.0.0.1:9091 -l).
 All state (torrents, progress, settings) lives in DATA/.shoal-daemon and survives a
 restart or a kill -9; verified pieces are never fetched again. The UI listens on
 loopback only unless told otherwise, and then --user and a password are required
-(--password or the SHOAL_PASSWORD environment variable). See docs/daemon.md.`,
+(--password or the SHOAL_PASSWORD environment variable). See docs/daemon.md.
+
+Behind a NAT, --relay HOST:PORT and/or --find-relays make the daemon reachable through
+shoal relays; --find-relays looks in the relay directory at the trackers of the public
+torrents it holds (and in the DHT) until it has found some, printing what it found.`,
 		Example: `  shoal daemon --data ~/Downloads
   shoal daemon --ui 127.0.0.1:9091 --data /srv/torrents --watch /srv/torrents/watch
   SHOAL_PASSWORD=secret shoal daemon --ui 0.0.0.0:9091 --user admin --host nas.local
-  shoal daemon --config /etc/shoal/daemon.json`,
+  shoal daemon --config /etc/shoal/daemon.json
+  shoal daemon --data /srv/torrents --behind-nat --find-relays   # behind a NAT: use relays from the relay directory`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if configFile != "" {
@@ -105,6 +113,15 @@ func applyDaemonConfig(cmd *cobra.Command, path string, f *swarmFlags, ui, data,
 	if c.NoDHT && !cmd.Flags().Changed("no-dht") {
 		f.noDHT = true
 	}
+	if len(c.Relays) > 0 && !cmd.Flags().Changed("relay") {
+		f.relays = c.Relays
+	}
+	if c.FindRelays && !cmd.Flags().Changed("find-relays") {
+		f.findRelays = true
+	}
+	if c.BehindNAT && !cmd.Flags().Changed("behind-nat") {
+		f.behindNAT = true
+	}
 	if len(c.Hosts) > 0 && !cmd.Flags().Changed("host") {
 		*hosts = c.Hosts
 	}
@@ -128,6 +145,9 @@ func runDaemon(ctx context.Context, f *swarmFlags, ui, data, watch, user, passwo
 	if user != "" && password == "" {
 		return errors.New("--user needs a password (--password or SHOAL_PASSWORD)")
 	}
+	if err := f.checkRelayFlags(); err != nil {
+		return err
+	}
 	log := f.logger()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -148,7 +168,8 @@ func runDaemon(ctx context.Context, f *swarmFlags, ui, data, watch, user, passwo
 			}
 		}
 	}
-	client, err := session.NewClient(session.Config{Listen: f.listen, Logger: log, UploadRate: up, DownloadRate: down, PortForward: f.portForward, Rendezvous: f.rendezvous})
+	client, err := session.NewClient(session.Config{Listen: f.listen, Logger: log, UploadRate: up, DownloadRate: down, PortForward: f.portForward, Rendezvous: f.rendezvous,
+		PunchPeers: f.behindNAT || f.rendezvous != ""})
 	if err != nil {
 		return err
 	}
@@ -180,19 +201,16 @@ func runDaemon(ctx context.Context, f *swarmFlags, ui, data, watch, user, passwo
 		Version: version, PeerPort: int(client.Port()), DHT: dhtStats,
 		Punch: func() webui.PunchStats {
 			p := client.PunchStats()
-			return webui.PunchStats{Attempts: p.Attempts, Successes: p.Successes, Fallbacks: p.Fallbacks, Direct: p.Direct}
+			return webui.PunchStats{Attempts: p.Attempts, Successes: p.Successes, Fallbacks: p.Fallbacks, Direct: p.Direct,
+				HPRequests: p.HolepunchRequests, HPRelayed: p.HolepunchRelayed, HPAttempts: p.HolepunchAttempts,
+				HPSuccesses: p.HolepunchSuccesses, HPFallbacks: p.HolepunchFallbacks}
 		},
 	})
 	mdone := make(chan struct{})
 	go func() { m.Run(ctx); close(mdone) }()
 	go client.Run(ctx)
-	if f.behindNAT && len(f.relays) == 0 {
-		return errors.New("--behind-nat needs at least one --relay")
-	}
-	if len(f.relays) > 0 {
-		if _, err := client.UseRelays(ctx, f.relays, f.behindNAT); err != nil {
-			return err
-		}
+	if err := f.useRelays(ctx, client); err != nil {
+		return err
 	}
 	if watch != "" {
 		if err := os.MkdirAll(watch, 0o755); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoal-p2p/shoal/internal/dht"
 	"github.com/shoal-p2p/shoal/internal/metainfo"
+	"github.com/shoal-p2p/shoal/internal/relay"
 	"github.com/shoal-p2p/shoal/internal/session"
 )
 
@@ -36,6 +37,7 @@ type swarmFlags struct {
 	upLimit      byteSize
 	relays       []string
 	behindNAT    bool
+	findRelays   bool
 	rendezvous   string
 	portForward  bool
 	downLimit    byteSize
@@ -51,7 +53,8 @@ func (f *swarmFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.dhtState, "dht-state", "", "file that keeps the DHT routing table across runs (default: in the user cache dir, only with the public bootstrap)")
 	cmd.Flags().StringArrayVar(&f.relays, "relay", nil, "relay HOST:PORT (shoal relay) to be reachable through when behind a NAT (repeatable)")
 	cmd.Flags().BoolVar(&f.portForward, "port-forward", false, "ask the LAN router to forward our port (NAT-PMP, UPnP-IGD); removed on exit")
-	cmd.Flags().BoolVar(&f.behindNAT, "behind-nat", false, "with --relay: use the relays without testing whether peers can reach us directly")
+	cmd.Flags().BoolVar(&f.behindNAT, "behind-nat", false, "with --relay or --find-relays: use the relays without testing whether peers can reach us directly;\nalso punch from the listen port when a peer introduces us to another (BEP 55 ut_holepunch)")
+	cmd.Flags().BoolVar(&f.findRelays, "find-relays", false, fmt.Sprintf("find up to %d relays in the relay directory (at our public torrents' trackers and in the DHT;\nrelays list themselves with shoal relay --directory-tracker/--dht) and use them as --relay", relay.DefaultMaxRelays))
 	cmd.Flags().StringVar(&f.rendezvous, "rendezvous", "", "hole-punching rendezvous HOST:PORT (shoal relay --rendezvous): upgrade connections that meet\nthrough a relay to direct ones when the other peer is a NATed shoal peer too (falls back to the relay)")
 	cmd.Flags().Var(&f.upLimit, "upload-limit", "cap upload rate, bytes/s (suffixes K, M, G; 0 = unlimited)")
 	cmd.Flags().Var(&f.downLimit, "download-limit", "cap download rate, bytes/s (suffixes K, M, G; 0 = unlimited)")
@@ -86,7 +89,8 @@ present and verified. With --seed it then keeps uploading until interrupted.`,
 		Example: `  shoal get -o ~/Downloads ubuntu.iso.torrent
   shoal get "magnet:?xt=urn:btih:c9e15763f722f23e98a29decdfae341b98d53056"
   shoal get --peer 127.0.0.1:6881 --no-dht -o /tmp/out file.torrent
-  shoal get --seed movie.torrent          # download, then seed until Ctrl-C`,
+  shoal get --seed movie.torrent          # download, then seed until Ctrl-C
+  shoal get --seed --behind-nat --find-relays movie.torrent   # behind a NAT: seed through relays found on its trackers/DHT`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, err := loadSource(args[0])
@@ -114,9 +118,19 @@ func newSeedCmd() *cobra.Command {
 		Long: `Seed a torrent: check the data in DATA_DIR (the folder that holds the torrent's
 file or top folder, DATA_DIR/<name>) against the piece hashes, then serve it to
 peers until interrupted. shoal announces to the torrent's trackers and also
-connects out to the peers they list.`,
+connects out to the peers they list.
+
+Behind a NAT or firewall that peers cannot connect through, add --relay HOST:PORT
+(a shoal relay you know) or --find-relays: shoal then looks for relays in the relay
+directory at the torrent's trackers and in the DHT (relays list themselves there
+with shoal relay --directory-tracker/--dht), probes them and uses up to 3, printing
+"found relay ADDR via ..." for each; when none is found it says so and looks again
+every few minutes. --behind-nat uses the relays without first testing whether
+peers can reach us directly.`,
 		Example: `  shoal seed -d ~/Videos movie.torrent
-  shoal seed --listen 127.0.0.1:6881 -d /srv/data release.torrent`,
+  shoal seed --listen 127.0.0.1:6881 -d /srv/data release.torrent
+  shoal seed --behind-nat --find-relays -d /srv/data release.torrent
+  shoal seed --behind-nat --relay relay.example.org:7000 -d /srv/data release.torrent`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mi, err := metainfo.Load(args[0])
@@ -198,6 +212,30 @@ func (f *swarmFlags) startDHT(ctx context.Context, tcpListen string, log *slog.L
 	return d, nil
 }
 
+// checkRelayFlags rejects --behind-nat without a way to get relays.
+func (f *swarmFlags) checkRelayFlags() error {
+	if f.behindNAT && len(f.relays) == 0 && !f.findRelays {
+		return errors.New("--behind-nat needs --relay HOST:PORT or --find-relays")
+	}
+	return nil
+}
+
+// useRelays starts the relays given by --relay and, with --find-relays, the
+// lookup of more in the relay directory (its findings are printed).
+func (f *swarmFlags) useRelays(ctx context.Context, client *session.Client) error {
+	if f.findRelays {
+		return client.FindRelays(ctx, f.relays, relay.DefaultMaxRelays, f.behindNAT, func(msg string) {
+			fmt.Fprintln(os.Stderr, msg)
+		})
+	}
+	if len(f.relays) > 0 {
+		if _, err := client.UseRelays(ctx, f.relays, f.behindNAT); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func hostOnly(addr string) string {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -213,13 +251,14 @@ func hostOnly(addr string) string {
 // it is complete (or, when seeding, when ctx ends).
 func runSwarm(ctx context.Context, src source, root string, f *swarmFlags, seed, mustBeComplete bool) error {
 	log := f.logger()
-	if f.behindNAT && len(f.relays) == 0 {
-		return errors.New("--behind-nat needs at least one --relay")
+	if err := f.checkRelayFlags(); err != nil {
+		return err
 	}
 	term := isTerminal(os.Stderr)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cfg := session.Config{Listen: f.listen, Logger: log, UploadRate: int64(f.upLimit), DownloadRate: int64(f.downLimit), PortForward: f.portForward, Rendezvous: f.rendezvous}
+	cfg := session.Config{Listen: f.listen, Logger: log, UploadRate: int64(f.upLimit), DownloadRate: int64(f.downLimit), PortForward: f.portForward, Rendezvous: f.rendezvous,
+		PunchPeers: f.behindNAT || f.rendezvous != ""}
 	client, err := session.NewClient(cfg)
 	if err != nil {
 		return err
@@ -261,10 +300,8 @@ func runSwarm(ctx context.Context, src source, root string, f *swarmFlags, seed,
 		return err
 	}
 	go client.Run(ctx) // accept peers once the torrent is ready to answer them
-	if len(f.relays) > 0 {
-		if _, err := client.UseRelays(ctx, f.relays, f.behindNAT); err != nil {
-			return err
-		}
+	if err := f.useRelays(ctx, client); err != nil {
+		return err
 	}
 	st := t.Stats()
 	if mustBeComplete && st.Have < st.NumPieces {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -12,8 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-p2p/shoal/internal/dht"
 	"github.com/shoal-p2p/shoal/internal/nat"
 	"github.com/shoal-p2p/shoal/internal/relay"
+	"github.com/shoal-p2p/shoal/internal/tracker"
 )
 
 func init() { register(newRelayCmd) }
@@ -26,6 +29,10 @@ type relayFlags struct {
 	verbose                     bool
 	rendezvous                  string
 	statsEvery                  time.Duration
+	directoryTrackers           []string
+	dht                         bool
+	dhtListen, dhtState         string
+	dhtBootstrap                []string
 }
 
 func newRelayCmd() *cobra.Command {
@@ -52,7 +59,19 @@ With --rendezvous the relay also runs a hole-punching rendezvous: two NATed shoa
 peers that meet through the relay and both pass --rendezvous to get/seed try to
 upgrade to a direct connection (TCP simultaneous open), so the bulk of the bytes
 bypasses the relay; when punching fails (e.g. a NAT that randomises ports) they
-keep using the relay.`,
+keep using the relay.
+
+Relay directory: peers started with --find-relays find relays without being told
+their address. A relay lists itself under the well-known info-hash
+a508504eac990162d675744e865c6adb6b7a6ed8 (sha1 of "shoal relay directory v1"):
+--directory-tracker URL (repeatable) announces the relay's --listen port there as a
+seed (again every interval, "stopped" on exit), and --dht runs a DHT node that
+announces it into the mainline DHT every 15 minutes. Peers look at their torrents'
+trackers and in the DHT, so list the relay at trackers your users' torrents use.
+Trackers and DHT nodes record the address an announce comes from: announce from
+the address peers reach the relay at. With --dht the relay also announces each
+relayed peer's torrents into the DHT with the peer's public port on the relay, so
+trackerless downloaders find NATed peers too (--no-announce turns that off).`,
 		Example: `  shoal relay --listen :7000 --ports 30000-30100
   shoal relay --listen 198.18.100.10:7000 --ports 30000-30009 --max-peers 10 --peer-rate 4M --total-rate 20M
   # on the NATed host:
@@ -60,7 +79,12 @@ keep using the relay.`,
   # with hole punching:
   shoal relay --listen :7000 --rendezvous :7001
   shoal seed --relay relay.example.org:7000 --behind-nat --rendezvous relay.example.org:7001 -d /srv/data release.torrent
-  shoal get --rendezvous relay.example.org:7001 release.torrent`,
+  shoal get --rendezvous relay.example.org:7001 release.torrent
+  # a relay that peers find by themselves (shoal seed --behind-nat --find-relays ...):
+  shoal relay --listen :7000 --directory-tracker http://tracker.example.org:6969/announce --dht
+  # a private test network on one machine:
+  shoal relay --listen 127.0.0.1:7000 --ports 30000-30009 --directory-tracker http://127.0.0.1:6969/announce \
+      --dht --dht-bootstrap 127.0.0.1:26881`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRelay(cmd.Context(), f) },
 	}
@@ -73,7 +97,12 @@ keep using the relay.`,
 	fl.IntVar(&f.perPeer, "max-conns-per-peer", relay.DefaultMaxConnsPerPeer, "spliced connections per relayed peer")
 	fl.StringVar(&f.peerRate, "peer-rate", "8M", "bytes per second per relayed peer (0 = unlimited)")
 	fl.StringVar(&f.totalRate, "total-rate", "64M", "bytes per second for the whole relay (0 = unlimited)")
-	fl.BoolVar(&f.noAnnounce, "no-announce", false, "do not announce relayed peers to their trackers")
+	fl.BoolVar(&f.noAnnounce, "no-announce", false, "do not announce relayed peers to their trackers (nor, with --dht, into the DHT)")
+	fl.StringArrayVar(&f.directoryTrackers, "directory-tracker", nil, "list this relay at this tracker URL (the relay directory that --find-relays peers look in; repeatable)")
+	fl.BoolVar(&f.dht, "dht", false, "run a DHT node: list this relay in the DHT and announce relayed peers' torrents there")
+	fl.StringVar(&f.dhtListen, "dht-listen", "", "UDP address of the DHT node (default: the --listen address)")
+	fl.StringArrayVar(&f.dhtBootstrap, "dht-bootstrap", nil, "DHT nodes HOST:PORT to join through (repeatable or comma-separated; default: the public routers)")
+	fl.StringVar(&f.dhtState, "dht-state", "", "file that keeps the DHT routing table across runs")
 	fl.StringVar(&f.rendezvous, "rendezvous", "", "also run a hole-punching rendezvous on this HOST:PORT (e.g. :7001), so two NATed shoal peers\nthat meet through the relay can upgrade to a direct connection (shoal get/seed --rendezvous)")
 	fl.DurationVar(&f.statsEvery, "stats-every", time.Minute, "how often to log the relay's counters (they are also logged on exit)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
@@ -108,16 +137,45 @@ func runRelay(ctx context.Context, f relayFlags) error {
 		level = slog.LevelDebug
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if f.statsEvery <= 0 {
+		return fmt.Errorf("relay: --stats-every must be positive")
+	}
+	for _, u := range f.directoryTrackers {
+		if !tracker.Supported(u) {
+			return fmt.Errorf("relay: --directory-tracker %q: want an http, https or udp announce URL", u)
+		}
+	}
+	cfg.DirectoryTrackers = f.directoryTrackers
+	if !f.dht && (f.dhtListen != "" || len(f.dhtBootstrap) > 0 || f.dhtState != "") {
+		return fmt.Errorf("relay: --dht-listen, --dht-bootstrap and --dht-state need --dht")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var dhtDone chan struct{}
+	if f.dht {
+		d, err := startRelayDHT(f, cfg.Logger.With("room", "dht"))
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		cfg.DHT = d
+		fmt.Fprintf(os.Stderr, "dht node listening on %s (udp)\n", d.Addr())
+		dhtDone = make(chan struct{})
+		go func() {
+			defer close(dhtDone)
+			if err := d.Start(ctx); err != nil && ctx.Err() == nil {
+				cfg.Logger.Warn("dht stopped", "err", err)
+			}
+		}()
+	}
 	s, err := relay.NewServer(cfg)
 	if err != nil {
 		return err
 	}
-	if f.statsEvery <= 0 {
-		return fmt.Errorf("relay: --stats-every must be positive")
-	}
 	fmt.Fprintf(os.Stderr, "relay listening on %s, public ports %d-%d\n", s.Addr(), lo, hi)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	for _, u := range f.directoryTrackers {
+		fmt.Fprintf(os.Stderr, "listing this relay in the relay directory at %s\n", u)
+	}
 	var rvDone chan error
 	if f.rendezvous != "" {
 		rv, err := nat.NewRendezvousServer(f.rendezvous, cfg.Logger.With("room", "rendezvous"))
@@ -153,8 +211,45 @@ func runRelay(ctx context.Context, f relayFlags) error {
 	if rvDone != nil {
 		<-rvDone
 	}
+	if dhtDone != nil {
+		<-dhtDone
+	}
 	logStats()
 	return err
+}
+
+// startRelayDHT creates the relay's DHT node (Start runs it). Loopback and
+// private bootstrap nodes mark a private network, whose nodes are then
+// allowed into the routing table; without --dht-bootstrap the public
+// routers are used.
+func startRelayDHT(f relayFlags, log *slog.Logger) (*dht.Server, error) {
+	cfg := dht.Config{Listen: f.dhtListen, StateFile: f.dhtState, Logger: log}
+	if cfg.Listen == "" {
+		cfg.Listen = f.listen
+	}
+	if len(f.dhtBootstrap) > 0 {
+		cfg.Bootstrap = []string{}
+		for _, b := range strings.Split(strings.Join(f.dhtBootstrap, ","), ",") {
+			if b = strings.TrimSpace(b); b == "" {
+				continue
+			}
+			if _, _, err := net.SplitHostPort(b); err != nil {
+				return nil, fmt.Errorf("relay: --dht-bootstrap %q: want HOST:PORT", b)
+			}
+			cfg.Bootstrap = append(cfg.Bootstrap, b)
+			if ap, err := netip.ParseAddrPort(b); err == nil && (ap.Addr().IsLoopback() || ap.Addr().IsPrivate()) {
+				cfg.AllowLoopback = true
+			}
+		}
+	}
+	if ap, err := netip.ParseAddrPort(cfg.Listen); err == nil && (ap.Addr().IsLoopback() || ap.Addr().IsPrivate()) {
+		cfg.AllowLoopback = true
+	}
+	d, err := dht.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("relay: dht: %w", err)
+	}
+	return d, nil
 }
 
 // parsePortRange parses "LOW-HIGH" (or one port).

@@ -60,7 +60,17 @@ func (p *relayedPeer) setTorrents(ts []Torrent, wg *sync.WaitGroup) {
 		ctx, cancel := context.WithCancel(p.ctx)
 		a := &announced{left: make(chan int64, 1), cancel: cancel}
 		p.torrents[t.InfoHash] = a
-		if p.s.cfg.NoAnnounce || len(t.Trackers) == 0 {
+		if p.s.cfg.NoAnnounce {
+			continue
+		}
+		if p.s.cfg.DHT != nil && !t.Private { // BEP 27: private torrents stay off the DHT
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.s.dhtAnnounceLoop(ctx, t.InfoHash, p.public.Port(), p.s.log.With("public", p.public))
+			}()
+		}
+		if len(t.Trackers) == 0 {
 			continue
 		}
 		wg.Add(1)

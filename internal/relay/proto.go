@@ -80,7 +80,9 @@ const (
 	// MsgTorrents (P->R): the peer's whole torrent set, replacing the last one:
 	//	count uint16 (<= MaxTorrents), then count times:
 	//	  infohash [20]byte | left int64 (0 = seeding, -1 = unknown) |
-	//	  ntrackers uint8 (<= MaxTrackers), then ntrackers times:
+	//	  flags+ntrackers uint8 (bit 7 = FlagPrivate: a BEP 27 private
+	//	  torrent, never announced into the DHT; bits 0-6 = ntrackers
+	//	  <= MaxTrackers), then ntrackers times:
 	//	    len uint16 (<= MaxURLLen) | url [len]byte
 	MsgTorrents MsgType = 3
 	// MsgConnect (R->P): session id [16]byte | addr of the outside peer.
@@ -116,7 +118,12 @@ type Torrent struct {
 	InfoHash [20]byte
 	Left     int64    // bytes still missing: 0 = seeding, -1 = unknown
 	Trackers []string // announce URLs the relay announces to on the peer's behalf
+	Private  bool     // BEP 27 private: trackers only, never the DHT
 }
+
+// FlagPrivate marks a private torrent in MsgTorrents (the high bit of its
+// tracker count).
+const FlagPrivate = 0x80
 
 // Message is one decoded frame; which fields are meaningful depends on Type.
 type Message struct {
@@ -201,7 +208,11 @@ func (m Message) Encode() ([]byte, error) {
 			}
 			b = append(b, t.InfoHash[:]...)
 			b = binary.BigEndian.AppendUint64(b, uint64(t.Left))
-			b = append(b, byte(len(t.Trackers)))
+			nt := byte(len(t.Trackers))
+			if t.Private {
+				nt |= FlagPrivate
+			}
+			b = append(b, nt)
 			for _, u := range t.Trackers {
 				if len(u) > MaxURLLen {
 					return nil, fmt.Errorf("relay: tracker URL of %d bytes, at most %d", len(u), MaxURLLen)
@@ -335,6 +346,7 @@ func Decode(body []byte) (Message, error) {
 			copy(t.InfoHash[:], r.take(20))
 			t.Left = int64(r.u64())
 			k := int(r.u8())
+			t.Private, k = k&FlagPrivate != 0, k&^FlagPrivate
 			if k > MaxTrackers {
 				return Message{}, fmt.Errorf("relay: %d trackers, at most %d", k, MaxTrackers)
 			}

@@ -22,6 +22,7 @@ func sampleMessages() []Message {
 		{Type: MsgTorrents, Torrents: []Torrent{
 			{InfoHash: [20]byte{1, 2, 3}, Left: 0, Trackers: []string{"http://198.18.100.10:6969/announce", "udp://t:1"}},
 			{InfoHash: [20]byte{9}, Left: -1},
+			{InfoHash: [20]byte{7}, Left: 5, Trackers: []string{"udp://p:2"}, Private: true},
 			{InfoHash: [20]byte{8}, Left: 1 << 40, Trackers: []string{""}},
 		}},
 		{Type: MsgConnect, Session: sid, Addr: netip.MustParseAddrPort("198.18.100.20:51413")},

@@ -61,10 +61,18 @@ type Config struct {
 	MaxConns        int   // spliced or pending connections in total
 	PeerRate        int64 // bytes/s per relayed peer, both directions together
 	TotalRate       int64 // bytes/s for the whole relay
-	// NoAnnounce stops the relay from announcing peers to their trackers.
+	// NoAnnounce stops the relay from announcing peers to their trackers
+	// and into the DHT.
 	NoAnnounce bool
-	Tracker    *tracker.Client // nil = a default client
-	Logger     *slog.Logger    // nil = discard
+	// DirectoryTrackers are tracker URLs the relay lists itself at, under
+	// DirectoryHash with its main port (see directory.go).
+	DirectoryTrackers []string
+	// DHT, when set, is a DHT node the relay lists itself in (DirectoryHash)
+	// and announces its relayed peers' torrents into (dhtannounce.go). It
+	// is run and closed by the caller.
+	DHT     DHT
+	Tracker *tracker.Client // nil = a default client
+	Logger  *slog.Logger    // nil = discard
 }
 
 // Stats counts what a relay did since it started.
@@ -81,12 +89,13 @@ type Stats struct {
 // Server is a relay. Create it with NewServer, run it with Serve.
 type Server struct {
 	// static after construction
-	cfg   Config
-	log   *slog.Logger
-	ln    net.Listener
-	host  string // host part of Listen, for the per-peer listeners
-	total *bucket
-	unid  chan struct{} // semaphore for unidentified main-port connections
+	cfg    Config
+	log    *slog.Logger
+	ln     net.Listener
+	host   string // host part of Listen, for the per-peer listeners
+	total  *bucket
+	unid   chan struct{} // semaphore for unidentified main-port connections
+	dhtSem chan struct{} // semaphore for DHT announces in flight
 
 	mu       sync.Mutex // guards the fields below
 	peers    map[*relayedPeer]struct{}
@@ -124,6 +133,11 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Tracker == nil {
 		cfg.Tracker = &tracker.Client{}
 	}
+	for _, u := range cfg.DirectoryTrackers {
+		if !tracker.Supported(u) {
+			return nil, fmt.Errorf("relay: directory tracker %q: want an http, https or udp announce URL", u)
+		}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -140,6 +154,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg: cfg, log: log, ln: ln, host: host,
 		total:    newBucket(cfg.TotalRate, time.Now()),
 		unid:     make(chan struct{}, maxUnidentified),
+		dhtSem:   make(chan struct{}, dhtAnnouncesAtOnce),
 		peers:    map[*relayedPeer]struct{}{},
 		ports:    map[uint16]bool{},
 		pending:  map[[SessionIDSize]byte]chan net.Conn{},
@@ -168,6 +183,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { s.ln.Close() })
 	defer stop()
+	if len(s.cfg.DirectoryTrackers) > 0 || s.cfg.DHT != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.announceDirectory(ctx)
+		}()
+	}
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {

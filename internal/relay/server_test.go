@@ -61,9 +61,15 @@ func startRelay(t *testing.T, cfg Config) *Server {
 // startNATed runs a relay client for one torrent whose spliced conns go to onConn.
 func startNATed(t *testing.T, relay string, ih [20]byte, onConn func(net.Conn)) *Client {
 	t.Helper()
+	return startNATedTorrents(t, relay, []Torrent{{InfoHash: ih}}, onConn)
+}
+
+// startNATedTorrents is startNATed with a whole torrent set.
+func startNATedTorrents(t *testing.T, relay string, ts []Torrent, onConn func(net.Conn)) *Client {
+	t.Helper()
 	c, err := NewClient(ClientConfig{
 		Relays: []string{relay}, BehindNAT: true, Logger: testLogger(),
-		Torrents: func() []Torrent { return []Torrent{{InfoHash: ih}} },
+		Torrents: func() []Torrent { return ts },
 		OnConn:   onConn,
 	})
 	if err != nil {

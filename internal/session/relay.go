@@ -48,7 +48,7 @@ func (c *Client) relayTorrents() []relay.Torrent {
 	c.mu.Unlock()
 	out := make([]relay.Torrent, 0, len(ts))
 	for _, t := range ts {
-		rt := relay.Torrent{InfoHash: t.infoHash, Left: t.left.Load()}
+		rt := relay.Torrent{InfoHash: t.infoHash, Left: t.left.Load(), Private: t.info.Private}
 		if !t.opts.NoTrackers && t.mi != nil {
 			rt.Trackers = relayTrackerURLs(t.mi.Announce, t.mi.AnnounceList)
 		}
