@@ -22,6 +22,9 @@ func helperRelay() int {
 	ctx, cancel := helperContext()
 	defer cancel()
 	cfg := relay.Config{Listen: relayMain, PortMin: 30000, PortMax: 30009, MaxConnsPerPeer: labConnsPerPeer, Logger: helperLog()}
+	if os.Getenv("SHOAL_NAT_DIRECTORY") != "" {
+		cfg.DirectoryTrackers = []string{trackerURL} // list itself in the relay directory
+	}
 	if r, err := strconv.ParseInt(os.Getenv("SHOAL_NAT_RELAY_RATE"), 10, 64); err == nil && r > 0 {
 		cfg.PeerRate = r // a slow relay, so that where the bytes flowed shows
 	}
@@ -73,7 +76,13 @@ func helperSeeder() int {
 		fmt.Printf("seeder: data incomplete: %+v\n", st)
 		return 1
 	}
-	if _, err := c.UseRelays(ctx, []string{relayMain}, false); err != nil {
+	if os.Getenv("SHOAL_NAT_FIND_RELAYS") != "" {
+		// no relay named: find one in the relay directory at the tracker
+		if err := c.FindRelays(ctx, nil, 1, false, func(msg string) { fmt.Println(msg) }); err != nil {
+			fmt.Println("seeder:", err)
+			return 1
+		}
+	} else if _, err := c.UseRelays(ctx, []string{relayMain}, false); err != nil {
 		fmt.Println("seeder:", err)
 		return 1
 	}
