@@ -88,6 +88,12 @@ echo "shoal create (best of 3, wall clock, process start included): $create MB/s
 echo "SHA-1 on one core (bench/sha1rate, 1 MiB pieces, best of 4, per CPU-second): $sha MB/s"
 echo "nproc: $cores"
 echo "create / (nproc x sha1) = $ratio; target >= 0.90"
+# what nproc hashing threads reach together on this machine right now (the
+# reachable ceiling: shared or busy cores fall short of nproc x one core)
+if [ "$cores" -gt 1 ]; then
+    par=$("$work/sha1rate" -mbs -threads "$cores" -seconds 2 -runs 3)
+    echo "SHA-1 on $cores threads at once (wall clock, best of 3): $par MB/s; create / that = $(awk -v c="$create" -v p="$par" 'BEGIN { printf "%.2f", c / p }')"
+fi
 if [ "$bestcpu" != - ]; then
     # cores busy = CPU seconds / wall seconds: below nproc on a loaded machine
     awk -v c="$bestcpu" -v s="$best" -v n="$bytes" -v h="$sha" 'BEGIN {
