@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/shoal-p2p/shoal/internal/storage"
 )
@@ -118,10 +119,12 @@ func (t *Torrent) onHashed(r hashResult) {
 	for _, ps := range t.peers {
 		ps.conn.Send(haveMsg(r.piece))
 	}
+	justDone := false
 	if t.pick.Complete() && !t.isDone() {
 		t.log.Info("download complete")
 		t.markDone()
 		t.saveResume(false)
+		justDone = true
 	}
 	if t.isComplete() {
 		t.stampFiles()
@@ -131,6 +134,9 @@ func (t *Torrent) onHashed(r hashResult) {
 				continue
 			}
 			t.updateInterest(ps)
+		}
+		if justDone {
+			t.rechoke(time.Now()) // seeding: more slots, ranked for seeding, from now on
 		}
 	} else {
 		for _, ps := range t.peers {

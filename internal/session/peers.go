@@ -171,6 +171,7 @@ func (t *Torrent) removePeer(ps *peerState, why error) {
 		return
 	}
 	t.uploaded.Add(ps.updateRates())
+	heldSlot := !ps.amChoking && ps.peerInterested
 	delete(t.peers, pc)
 	t.c.conns.Add(-1)
 	t.c.flood.removePeer(pc.ID)
@@ -190,6 +191,11 @@ func (t *Torrent) removePeer(ps *peerState, why error) {
 	// others may now get the blocks it held
 	for _, o := range t.peers {
 		t.requestMore(o)
+	}
+	if heldSlot {
+		// its unchoke slot is free: give it to someone who waits now, not
+		// at the next round (a finished peer leaves without "not interested")
+		t.rechoke(time.Now())
 	}
 }
 
