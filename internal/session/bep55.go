@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"time"
@@ -191,15 +190,8 @@ func (t *Torrent) requestRendezvous(addr netip.AddrPort, c *candidate) {
 func (t *Torrent) holepunchDial(addr netip.AddrPort) {
 	p := t.c.puncher()
 	defer p.endAddr()
-	ctx, cancel := context.WithTimeout(context.Background(), nat.PunchWindow+peer.HandshakeTimeout)
+	ctx, cancel := t.untilStopped(nat.PunchWindow + peer.HandshakeTimeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-t.stopped:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	var nc net.Conn
 	var err error
 	if t.c.cfg.PunchPeers {

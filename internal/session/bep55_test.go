@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -184,15 +183,7 @@ func TestHolepunchConnectsUnreachablePeers(t *testing.T) {
 				t.Fatal(err)
 			}
 			newC := func(up int64) *Client {
-				cfg := Config{Listen: "127.0.0.1:0", PunchPeers: punch, UploadRate: up}
-				if os.Getenv("SHOAL_TEST_LOG") != "" {
-					cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-				}
-				c, err := NewClient(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return c
+				return newTestClientWith(t, Config{Listen: "127.0.0.1:0", PunchPeers: punch, UploadRate: up})
 			}
 			// a slow seeder: A and B are still downloading when they meet
 			s, a, b := newC(64<<10), newC(0), newC(0)

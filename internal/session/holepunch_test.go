@@ -3,7 +3,6 @@ package session
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -19,15 +18,7 @@ import (
 
 func newPunchClient(t *testing.T, rendezvous string) *Client {
 	t.Helper()
-	cfg := Config{Listen: "127.0.0.1:0", Rendezvous: rendezvous}
-	if os.Getenv("SHOAL_TEST_LOG") != "" {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	c, err := NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return newTestClientWith(t, Config{Listen: "127.0.0.1:0", Rendezvous: rendezvous})
 }
 
 // TestHolePunchReplacesRelay: a seeder reachable only through a (slow)

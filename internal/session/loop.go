@@ -271,9 +271,10 @@ func (t *Torrent) connectedTo(addr netip.AddrPort) bool {
 	return false
 }
 
-func (t *Torrent) dial(addr netip.AddrPort) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// untilStopped is a context that ends after d or when the torrent stops,
+// whichever comes first; the caller must call cancel.
+func (t *Torrent) untilStopped(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	go func() {
 		select {
 		case <-t.stopped:
@@ -281,6 +282,12 @@ func (t *Torrent) dial(addr netip.AddrPort) {
 		case <-ctx.Done():
 		}
 	}()
+	return ctx, cancel
+}
+
+func (t *Torrent) dial(addr netip.AddrPort) {
+	ctx, cancel := t.untilStopped(30 * time.Second)
+	defer cancel()
 	nc, hs, err := peer.Dial(ctx, "tcp", addr.String(), t.handshake())
 	if err == nil {
 		select {

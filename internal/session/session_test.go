@@ -35,7 +35,13 @@ func makeTorrent(t *testing.T, dir string, size int, pieceLen int64) (*metainfo.
 
 func newTestClient(t *testing.T) *Client {
 	t.Helper()
-	cfg := Config{Listen: "127.0.0.1:0"}
+	return newTestClientWith(t, Config{Listen: "127.0.0.1:0"})
+}
+
+// newTestClientWith makes a client from cfg, logging to stderr at debug
+// level when SHOAL_TEST_LOG is set.
+func newTestClientWith(t *testing.T, cfg Config) *Client {
+	t.Helper()
 	if os.Getenv("SHOAL_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

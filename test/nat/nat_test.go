@@ -139,6 +139,114 @@ func newLab(t *testing.T) *lab {
 	return l
 }
 
+// relaySwarm writes the content (24 MiB), the torrent and the tracker
+// whitelist into a fresh world-readable directory (opentracker runs as
+// nobody). It returns the directory, the seeder's data directory, the
+// torrent path and the bytes.
+func relaySwarm(t *testing.T) (dir, seedDir, torrent string, data []byte) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "shoal-natlab-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	seedDir = filepath.Join(dir, "seed")
+	if err := os.MkdirAll(seedDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data = make([]byte, 24<<20+4321)
+	rand.NewChaCha8([32]byte{7}).Read(data)
+	if err := os.WriteFile(filepath.Join(seedDir, "payload.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, raw, err := metainfo.Create(context.Background(), metainfo.CreateOptions{
+		Path: filepath.Join(seedDir, "payload.bin"), Trackers: []string{trackerURL}, PieceLength: 256 << 10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	torrent = filepath.Join(dir, "payload.torrent")
+	if err := os.WriteFile(torrent, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "whitelist.txt"), []byte(fmt.Sprintf("%x\n", mi.InfoHash[:])), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, seedDir, torrent, data
+}
+
+// startRelay starts the relay helper on P with extra environment and waits
+// until it listens; it returns the relay's log.
+func startRelay(t *testing.T, l *lab, env ...string) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, relayLog := l.start("P", "relay", append([]string{"SHOAL_NAT_HELPER=relay"}, env...), self)
+	waitLog(t, relayLog, "relay listening", 10*time.Second)
+	return relayLog
+}
+
+// startNATedSeeder starts the seeder helper on A (behind the NAT) with
+// extra environment and waits until it is reachable through the relay and
+// the relay (log relayLog) has announced it; it returns the seeder's log.
+func startNATedSeeder(t *testing.T, l *lab, torrent, seedDir, relayLog string, env ...string) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, seedLog := l.start("A", "seeder", append([]string{"SHOAL_NAT_HELPER=seeder", "SHOAL_NAT_TORRENT=" + torrent, "SHOAL_NAT_DATA=" + seedDir}, env...), self)
+	waitLog(t, seedLog, "reachable through relay", 30*time.Second)
+	waitLog(t, relayLog, "relay announced", 30*time.Second)
+	return seedLog
+}
+
+// ltDownloadViaRelay downloads torrent with libtorrent in namespace D into
+// dir/down (bounded), checks the content against data and that libtorrent
+// was given the relay's address, and returns how long it took.
+func ltDownloadViaRelay(t *testing.T, l *lab, dir, torrent string, data []byte) time.Duration {
+	t.Helper()
+	out := filepath.Join(dir, "down")
+	os.MkdirAll(out, 0o755)
+	start := time.Now()
+	lt, ltLog := l.start("D", "libtorrent", nil, "/usr/bin/python3", "lt_get.py", "--ip", downIP, "--port", "6881", "--out", out, "--timeout", "120", torrent)
+	done := make(chan error, 1)
+	go func() { done <- lt.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("libtorrent did not complete: %v", err)
+		}
+	case <-time.After(150 * time.Second):
+		t.Fatal("libtorrent still running after 150 s")
+	}
+	el := time.Since(start)
+	got, err := os.ReadFile(filepath.Join(out, "payload.bin"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("downloaded content differs (%v)", err)
+	}
+	b, _ := os.ReadFile(ltLog)
+	if !bytes.Contains(b, []byte("peer ('"+relayIP+"', 3000")) {
+		t.Errorf("libtorrent never listed the relay %s as a peer", relayIP)
+	}
+	return el
+}
+
+// startOpentracker runs opentracker on the public host P at relayIP:6969,
+// serving the hashes listed in dir/whitelist.txt (the Debian build is
+// whitelist-only). dir must be world-readable: opentracker drops to nobody.
+func (l *lab) startOpentracker(dir string) {
+	l.t.Helper()
+	conf := fmt.Sprintf("listen.tcp_udp %s:6969\naccess.whitelist whitelist.txt\ntracker.rootdir %s\ntracker.user nobody\n", relayIP, dir)
+	if err := os.WriteFile(filepath.Join(dir, "opentracker.conf"), []byte(conf), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	l.start("P", "opentracker", nil, "opentracker", "-f", filepath.Join(dir, "opentracker.conf"))
+}
+
 // start runs argv inside namespace name, logging to a file; it is stopped in cleanup.
 func (l *lab) start(name, label string, env []string, argv ...string) (*exec.Cmd, string) {
 	l.t.Helper()
@@ -226,68 +334,16 @@ func TestLibtorrentDownloadsFromNATedSeeder(t *testing.T) {
 		t.Fatalf("the NAT router accepted an inbound connection: %s", out)
 	}
 
-	// content and torrent (world-readable: opentracker runs as nobody)
-	dir, err := os.MkdirTemp("", "shoal-natlab-")
+	dir, seedDir, torrent, data := relaySwarm(t)
+	l.startOpentracker(dir)
+	mi, err := metainfo.Load(torrent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	seedDir := filepath.Join(dir, "seed")
-	os.MkdirAll(seedDir, 0o755)
-	data := make([]byte, 24<<20+4321)
-	rand.NewChaCha8([32]byte{42}).Read(data)
-	if err := os.WriteFile(filepath.Join(seedDir, "payload.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mi, raw, err := metainfo.Create(context.Background(), metainfo.CreateOptions{
-		Path: filepath.Join(seedDir, "payload.bin"), Trackers: []string{trackerURL}, PieceLength: 256 << 10,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	torrent := filepath.Join(dir, "payload.torrent")
-	os.WriteFile(torrent, raw, 0o644)
+	relayLog := startRelay(t, l)
+	startNATedSeeder(t, l, torrent, seedDir, relayLog)
 
-	// opentracker (whitelist-only Debian build) on the public segment
-	os.WriteFile(filepath.Join(dir, "whitelist.txt"), []byte(fmt.Sprintf("%x\n", mi.InfoHash[:])), 0o644)
-	conf := fmt.Sprintf("listen.tcp_udp %s:6969\naccess.whitelist whitelist.txt\ntracker.rootdir %s\ntracker.user nobody\n", relayIP, dir)
-	os.WriteFile(filepath.Join(dir, "opentracker.conf"), []byte(conf), 0o644)
-	l.start("P", "opentracker", nil, "opentracker", "-f", filepath.Join(dir, "opentracker.conf"))
-
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, relayLog := l.start("P", "relay", []string{"SHOAL_NAT_HELPER=relay"}, self)
-	waitLog(t, relayLog, "relay listening", 10*time.Second)
-	_, seedLog := l.start("A", "seeder", []string{"SHOAL_NAT_HELPER=seeder", "SHOAL_NAT_TORRENT=" + torrent, "SHOAL_NAT_DATA=" + seedDir}, self)
-	waitLog(t, seedLog, "reachable through relay", 30*time.Second)
-	waitLog(t, relayLog, "relay announced", 30*time.Second)
-
-	out := filepath.Join(dir, "down")
-	os.MkdirAll(out, 0o755)
-	start := time.Now()
-	lt, ltLog := l.start("D", "libtorrent", nil, "/usr/bin/python3", "lt_get.py", "--ip", downIP, "--port", "6881", "--out", out, "--timeout", "120", torrent)
-	done := make(chan error, 1)
-	go func() { done <- lt.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("libtorrent did not complete: %v", err)
-		}
-	case <-time.After(150 * time.Second):
-		t.Fatal("libtorrent still running after 150 s")
-	}
-	el := time.Since(start)
-	got, err := os.ReadFile(filepath.Join(out, "payload.bin"))
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("downloaded content differs (%v)", err)
-	}
-	b, _ := os.ReadFile(ltLog)
-	if !bytes.Contains(b, []byte("peer ('"+relayIP+"', 3000")) {
-		t.Errorf("libtorrent never listed the relay %s as a peer", relayIP)
-	}
+	el := ltDownloadViaRelay(t, l, dir, torrent, data)
 	t.Logf("libtorrent downloaded %d bytes through the relay in %v (%.1f MB/s incl. start-up)", len(data), el, float64(len(data))/el.Seconds()/1e6)
 
 	// Load: 60 connections at once to the seeder's relay port, each sending

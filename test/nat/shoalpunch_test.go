@@ -227,8 +227,6 @@ func punchSwarm(t *testing.T, l *lab, prefix string, seed byte, mode string) (se
 	torrent = filepath.Join(dir, "payload.torrent")
 	os.WriteFile(torrent, raw, 0o644)
 	os.WriteFile(filepath.Join(dir, "whitelist.txt"), []byte(fmt.Sprintf("%x\n", mi.InfoHash[:])), 0o644)
-	conf := fmt.Sprintf("listen.tcp_udp %s:6969\naccess.whitelist whitelist.txt\ntracker.rootdir %s\ntracker.user nobody\n", relayIP, dir)
-	os.WriteFile(filepath.Join(dir, "opentracker.conf"), []byte(conf), 0o644)
-	l.start("P", "opentracker", nil, "opentracker", "-f", filepath.Join(dir, "opentracker.conf"))
+	l.startOpentracker(dir)
 	return seedDir, outDir, torrent, data
 }

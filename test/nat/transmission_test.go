@@ -2,10 +2,8 @@ package nat
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/shoal-p2p/shoal/internal/metainfo"
 )
 
 const (
@@ -51,21 +47,12 @@ func TestTransmissionDownloadsFromNATedSeeder(t *testing.T) {
 		}
 	}
 
-	dir, seedDir, torrent, data := trNATSwarm(t)
+	dir, seedDir, torrent, data := relaySwarm(t)
 
-	conf := fmt.Sprintf("listen.tcp_udp %s:6969\naccess.whitelist whitelist.txt\ntracker.rootdir %s\ntracker.user nobody\n", relayIP, dir)
-	os.WriteFile(filepath.Join(dir, "opentracker.conf"), []byte(conf), 0o644)
-	l.start("P", "opentracker", nil, "opentracker", "-f", filepath.Join(dir, "opentracker.conf"))
+	l.startOpentracker(dir)
 
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, relayLog := l.start("P", "relay", []string{"SHOAL_NAT_HELPER=relay"}, self)
-	waitLog(t, relayLog, "relay listening", 10*time.Second)
-	_, seedLog := l.start("A", "seeder", []string{"SHOAL_NAT_HELPER=seeder", "SHOAL_NAT_TORRENT=" + torrent, "SHOAL_NAT_DATA=" + seedDir}, self)
-	waitLog(t, seedLog, "reachable through relay", 30*time.Second)
-	waitLog(t, relayLog, "relay announced", 30*time.Second)
+	relayLog := startRelay(t, l)
+	startNATedSeeder(t, l, torrent, seedDir, relayLog)
 	// before Transmission runs, the relay has carried nothing
 	if sp, by, _, ok := trRelayStats(relayLog); ok && (sp != 0 || by != 0) {
 		t.Fatalf("relay spliced %d connections (%d bytes) before the downloader started", sp, by)
@@ -190,42 +177,6 @@ func TestTransmissionDownloadsFromNATedSeeder(t *testing.T) {
 	// the elapsed time is that, not the relay (see the timeline).
 	t.Logf("progress: %s", strings.Join(timeline, " "))
 	t.Logf("first progress after %v; relay after the download: %s", firstBytes.Round(10*time.Millisecond), statLine)
-}
-
-// trNATSwarm writes the content, the torrent and the tracker whitelist into a
-// fresh world-readable directory (opentracker runs as nobody). It returns
-// the directory, the seeder's data directory, the torrent path and the bytes.
-func trNATSwarm(t *testing.T) (dir, seedDir, torrent string, data []byte) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "shoal-nattr-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	seedDir = filepath.Join(dir, "seed")
-	if err := os.MkdirAll(seedDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	data = make([]byte, 24<<20+4321)
-	rand.NewChaCha8([32]byte{7}).Read(data)
-	if err := os.WriteFile(filepath.Join(seedDir, "payload.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mi, raw, err := metainfo.Create(context.Background(), metainfo.CreateOptions{
-		Path: filepath.Join(seedDir, "payload.bin"), Trackers: []string{trackerURL}, PieceLength: 256 << 10,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	torrent = filepath.Join(dir, "payload.torrent")
-	if err := os.WriteFile(torrent, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "whitelist.txt"), []byte(fmt.Sprintf("%x\n", mi.InfoHash[:])), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir, seedDir, torrent, data
 }
 
 // writeTrSettings writes a settings.json that keeps transmission-daemon on
