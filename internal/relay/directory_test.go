@@ -373,21 +373,10 @@ func TestProbeTellsRelaysApart(t *testing.T) {
 	if st := s.Stats(); st.Peers != 0 {
 		t.Fatalf("a probe registered a peer: %+v", st)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write(handshake([20]byte{})) // a BitTorrent peer's answer
-			c.Close()
-		}
-	}()
+	ln := listenLoop(t, func(c net.Conn) {
+		c.Write(handshake([20]byte{})) // a BitTorrent peer's answer
+		c.Close()
+	})
 	if err := Probe(ctx, netip.MustParseAddrPort(ln.Addr().String())); err == nil {
 		t.Fatal("a BitTorrent listener passed the probe")
 	}
@@ -403,20 +392,7 @@ func TestProbeTellsRelaysApart(t *testing.T) {
 // relay is found.
 func TestLookupSkipsNonRelays(t *testing.T) {
 	s := startRelay(t, Config{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := listenLoop(t, nil)
 	other := netip.MustParseAddrPort(ln.Addr().String())
 	u, _ := compactTracker(t, func() []netip.AddrPort { return []netip.AddrPort{other, mainAddr(s)} })
 	found, err := Lookup(context.Background(), FinderConfig{Trackers: func() []string { return []string{u} }, Port: 6881})

@@ -267,20 +267,7 @@ func TestPeerQuota(t *testing.T) {
 // gets no public port.
 func TestProbe(t *testing.T) {
 	s := startRelay(t, Config{NoAnnounce: true})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := listenLoop(t, nil)
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
 	c, err := NewClient(ClientConfig{
 		Relays: []string{s.Addr().String()}, ListenPort: port,
@@ -459,3 +446,28 @@ func TestAnnounceOnBehalf(t *testing.T) {
 }
 
 func stream(seed byte) io.Reader { return rand.NewChaCha8([32]byte{seed}) }
+
+// listenLoop accepts on a loopback port until the test ends and hands each
+// connection to serve, which must close it (nil: close it at once).
+func listenLoop(t *testing.T, serve func(net.Conn)) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if serve == nil {
+				c.Close()
+				continue
+			}
+			serve(c)
+		}
+	}()
+	return ln
+}
