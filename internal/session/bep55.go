@@ -137,7 +137,7 @@ func (t *Torrent) onHolepunch(ps *peerState, payload []byte) {
 			return
 		}
 		addr := h.Addr
-		if !addr.Addr().IsValid() || addr.Port() == 0 || addr.Addr().IsUnspecified() || addr.Addr().IsMulticast() {
+		if !holepunchTargetOK(addr, ps.conn.Addr.Addr()) {
 			return
 		}
 		if t.findPeerAt(addr) != nil || t.banned[addr] || hpCooling(t.hpDialed, addr, now) {
@@ -156,6 +156,25 @@ func (t *Torrent) onHolepunch(ps *peerState, payload []byte) {
 		hp.Fallbacks.Add(1)
 		t.log.Info("ut_holepunch: rendezvous failed", "target", h.Addr, "via", ps.conn.Addr, "code", h.ErrCode)
 	}
+}
+
+// holepunchTargetOK reports whether a connect naming target, sent by a peer
+// at from, may be dialled: a unicast address with a port, and loopback or
+// link-local only when the sender is on our host or link too (a remote
+// peer must not make us dial our own local services).
+func holepunchTargetOK(target netip.AddrPort, from netip.Addr) bool {
+	a := target.Addr().Unmap()
+	if !a.IsValid() || target.Port() == 0 || a.IsUnspecified() || a.IsMulticast() || a.IsInterfaceLocalMulticast() {
+		return false
+	}
+	from = from.Unmap()
+	if a.IsLoopback() && !from.IsLoopback() {
+		return false
+	}
+	if a.IsLinkLocalUnicast() && !from.IsLinkLocalUnicast() && !from.IsLoopback() {
+		return false
+	}
+	return true
 }
 
 // requestRendezvous asks a ut_holepunch peer to introduce us to addr, after

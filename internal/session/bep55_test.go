@@ -225,3 +225,27 @@ func TestHolepunchConnectsUnreachablePeers(t *testing.T) {
 		})
 	}
 }
+
+func TestHolepunchTargetOK(t *testing.T) {
+	for _, c := range []struct {
+		target, from string
+		ok           bool
+	}{
+		{"198.18.0.5:6881", "198.18.0.9", true},
+		{"100.64.1.2:6881", "198.18.0.9", true}, // NATed peers on a LAN: fine
+		{"[2001:db8::1]:6881", "198.18.0.9", true},
+		{"127.0.0.1:6881", "127.0.0.1", true}, // all on this host
+		{"127.0.0.1:22", "198.18.0.9", false}, // a remote peer naming our loopback
+		{"[::ffff:127.0.0.1]:22", "198.18.0.9", false},
+		{"[::1]:22", "198.18.0.9", false},
+		{"169.254.1.1:80", "198.18.0.9", false},
+		{"169.254.1.1:80", "169.254.7.7", true},
+		{"0.0.0.0:6881", "198.18.0.9", false},
+		{"224.0.0.1:6881", "198.18.0.9", false},
+		{"198.18.0.5:0", "198.18.0.9", false},
+	} {
+		if got := holepunchTargetOK(netip.MustParseAddrPort(c.target), netip.MustParseAddr(c.from)); got != c.ok {
+			t.Errorf("connect to %s from %s: ok=%v, want %v", c.target, c.from, got, c.ok)
+		}
+	}
+}
