@@ -3,8 +3,8 @@
 // upgrades a relayed connection between two NATed shoal peers to a direct
 // one by TCP simultaneous open ("hole punching"), coordinated by a small
 // rendezvous protocol that a relay runs beside its own (see rendezvous.go).
-// It also encodes BEP 55 ut_holepunch messages (holepunch.go). It knows no
-// torrent logic.
+// It knows no torrent logic (BEP 55 ut_holepunch messages are encoded by
+// package wire).
 //
 // Every exchange with a router is bounded in time and goes only to the
 // gateway the caller names (NAT-PMP) or to the SSDP multicast group on the

@@ -34,28 +34,7 @@ func testLogger() *slog.Logger {
 // startRelay runs a relay on loopback with 20 public ports.
 func startRelay(t *testing.T, cfg Config) *Server {
 	t.Helper()
-	base := uint16(portBase.Add(20) - 20)
-	cfg.Listen, cfg.PortMin, cfg.PortMax = "127.0.0.1:0", base, base+19
-	cfg.Logger = testLogger()
-	s, err := NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		s.Serve(ctx)
-		close(done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("relay did not stop")
-		}
-	})
-	return s
+	return startRelayCtx(t, context.Background(), cfg)
 }
 
 // startNATed runs a relay client for one torrent whose spliced conns go to onConn.

@@ -55,7 +55,7 @@ func hpEndpoint(ps *peerState) netip.AddrPort {
 	return ps.conn.Addr
 }
 
-func (t *Torrent) sendHolepunch(ps *peerState, h nat.Holepunch) {
+func (t *Torrent) sendHolepunch(ps *peerState, h wire.Holepunch) {
 	b, err := h.MarshalBinary()
 	if err != nil {
 		return
@@ -101,7 +101,7 @@ func (t *Torrent) onHolepunch(ps *peerState, payload []byte) {
 	if !holepunchCapable(ps) {
 		return // it did not announce the extension: we cannot answer
 	}
-	var h nat.Holepunch
+	var h wire.Holepunch
 	if err := h.UnmarshalBinary(payload); err != nil {
 		t.drop(ps, "bad ut_holepunch message: %v", err)
 		return
@@ -109,7 +109,7 @@ func (t *Torrent) onHolepunch(ps *peerState, payload []byte) {
 	now := time.Now()
 	hp := &t.c.puncher().hp
 	switch h.Type {
-	case nat.HolepunchRendezvous:
+	case wire.HolepunchRendezvous:
 		if !ps.hpAllow(now) {
 			return
 		}
@@ -117,22 +117,22 @@ func (t *Torrent) onHolepunch(ps *peerState, payload []byte) {
 		code := uint32(0)
 		switch {
 		case target == ps || h.Addr == hpEndpoint(ps):
-			code = nat.HolepunchNoSelf // asking us to introduce it to itself
+			code = wire.HolepunchNoSelf // asking us to introduce it to itself
 		case target == nil:
-			code = nat.HolepunchNotConnected
+			code = wire.HolepunchNotConnected
 		case !holepunchCapable(target):
-			code = nat.HolepunchNoSupport
+			code = wire.HolepunchNoSupport
 		}
 		if code != 0 {
-			t.sendHolepunch(ps, nat.Holepunch{Type: nat.HolepunchError, Addr: h.Addr, ErrCode: code})
+			t.sendHolepunch(ps, wire.Holepunch{Type: wire.HolepunchError, Addr: h.Addr, ErrCode: code})
 			t.log.Debug("ut_holepunch rendezvous refused", "from", ps.conn.Addr, "target", h.Addr, "code", code)
 			return
 		}
-		t.sendHolepunch(target, nat.Holepunch{Type: nat.HolepunchConnect, Addr: hpEndpoint(ps)})
-		t.sendHolepunch(ps, nat.Holepunch{Type: nat.HolepunchConnect, Addr: hpEndpoint(target)})
+		t.sendHolepunch(target, wire.Holepunch{Type: wire.HolepunchConnect, Addr: hpEndpoint(ps)})
+		t.sendHolepunch(ps, wire.Holepunch{Type: wire.HolepunchConnect, Addr: hpEndpoint(target)})
 		hp.Relayed.Add(1)
 		t.log.Info("ut_holepunch: introduced two peers", "a", hpEndpoint(ps), "b", hpEndpoint(target))
-	case nat.HolepunchConnect:
+	case wire.HolepunchConnect:
 		if !ps.hpAllow(now) {
 			return
 		}
@@ -149,7 +149,7 @@ func (t *Torrent) onHolepunch(ps *peerState, payload []byte) {
 		hp.Attempts.Add(1)
 		t.log.Info("ut_holepunch: connecting", "peer", addr, "via", ps.conn.Addr, "punch", t.c.cfg.PunchPeers)
 		go t.holepunchDial(addr)
-	case nat.HolepunchError:
+	case wire.HolepunchError:
 		// the next failed dial may ask again (R may have met the target
 		// since); dial back-off bounds how often
 		delete(t.hpAsked, h.Addr)
@@ -198,7 +198,7 @@ func (t *Torrent) requestRendezvous(addr netip.AddrPort, c *candidate) {
 	if via == nil || hpCooling(t.hpAsked, addr, time.Now()) {
 		return
 	}
-	t.sendHolepunch(via, nat.Holepunch{Type: nat.HolepunchRendezvous, Addr: addr})
+	t.sendHolepunch(via, wire.Holepunch{Type: wire.HolepunchRendezvous, Addr: addr})
 	t.c.puncher().hp.Requests.Add(1)
 	t.log.Info("ut_holepunch: asking for a rendezvous", "target", addr, "via", via.conn.Addr)
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/shoal-p2p/shoal/internal/metainfo"
-	"github.com/shoal-p2p/shoal/internal/nat"
 	"github.com/shoal-p2p/shoal/internal/wire"
 )
 
@@ -53,7 +52,7 @@ func dialRawHP(t *testing.T, addr string, ih [20]byte, id byte, hpID, port int) 
 }
 
 // send sends a ut_holepunch message under the id the client announced.
-func (p *rawHP) send(t *testing.T, h nat.Holepunch) {
+func (p *rawHP) send(t *testing.T, h wire.Holepunch) {
 	t.Helper()
 	b, err := h.MarshalBinary()
 	if err != nil {
@@ -65,7 +64,7 @@ func (p *rawHP) send(t *testing.T, h nat.Holepunch) {
 }
 
 // next returns the next ut_holepunch message sent to us under ourID.
-func (p *rawHP) next(t *testing.T, ourID uint8) nat.Holepunch {
+func (p *rawHP) next(t *testing.T, ourID uint8) wire.Holepunch {
 	t.Helper()
 	for {
 		m, err := p.r.Read()
@@ -80,7 +79,7 @@ func (p *rawHP) next(t *testing.T, ourID uint8) nat.Holepunch {
 			continue
 		}
 		if m.ID == wire.Extended && m.ExtID == ourID {
-			var h nat.Holepunch
+			var h wire.Holepunch
 			if err := h.UnmarshalBinary(m.Payload); err != nil {
 				t.Fatal(err)
 			}
@@ -119,23 +118,23 @@ func TestHolepunchRendezvousServed(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // their extension handshakes are read in order with the rest
 
-	x.send(t, nat.Holepunch{Type: nat.HolepunchRendezvous, Addr: ep(y)})
-	if h := x.next(t, 7); h.Type != nat.HolepunchConnect || h.Addr != ep(y) {
+	x.send(t, wire.Holepunch{Type: wire.HolepunchRendezvous, Addr: ep(y)})
+	if h := x.next(t, 7); h.Type != wire.HolepunchConnect || h.Addr != ep(y) {
 		t.Fatalf("X got %+v, want connect to %v", h, ep(y))
 	}
-	if h := y.next(t, 9); h.Type != nat.HolepunchConnect || h.Addr != ep(x) {
+	if h := y.next(t, 9); h.Type != wire.HolepunchConnect || h.Addr != ep(x) {
 		t.Fatalf("Y got %+v, want connect to %v", h, ep(x))
 	}
 	for _, c := range []struct {
 		target netip.AddrPort
 		code   uint32
 	}{
-		{netip.MustParseAddrPort("127.0.0.1:1"), nat.HolepunchNotConnected},
-		{ep(z), nat.HolepunchNoSupport},
-		{ep(x), nat.HolepunchNoSelf},
+		{netip.MustParseAddrPort("127.0.0.1:1"), wire.HolepunchNotConnected},
+		{ep(z), wire.HolepunchNoSupport},
+		{ep(x), wire.HolepunchNoSelf},
 	} {
-		x.send(t, nat.Holepunch{Type: nat.HolepunchRendezvous, Addr: c.target})
-		if h := x.next(t, 7); h.Type != nat.HolepunchError || h.ErrCode != c.code || h.Addr != c.target {
+		x.send(t, wire.Holepunch{Type: wire.HolepunchRendezvous, Addr: c.target})
+		if h := x.next(t, 7); h.Type != wire.HolepunchError || h.ErrCode != c.code || h.Addr != c.target {
 			t.Fatalf("rendezvous to %v: got %+v, want error %d", c.target, h, c.code)
 		}
 	}
@@ -144,7 +143,7 @@ func TestHolepunchRendezvousServed(t *testing.T) {
 	}
 	// a peer that floods rendezvous is cut off after holepunchPerMinute
 	for range holepunchPerMinute {
-		x.send(t, nat.Holepunch{Type: nat.HolepunchRendezvous, Addr: ep(y)})
+		x.send(t, wire.Holepunch{Type: wire.HolepunchRendezvous, Addr: ep(y)})
 	}
 	n := 0
 	for {

@@ -59,13 +59,7 @@ func TestHolePunchReplacesRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(rc.Addrs()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no public address from the relay")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRelayAddr(t, rc)
 
 	go leecher.Run(ctx)
 	dir := t.TempDir()
@@ -89,7 +83,7 @@ func TestHolePunchReplacesRelay(t *testing.T) {
 	}
 	// the relay counts a splice's bytes when it ends: the relayed
 	// connection was dropped, so wait for the splice to close
-	deadline = time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for rs.Stats().Conns > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -134,13 +128,7 @@ func TestHolePunchFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(rc.Addrs()) == 0 { // the relay has announced the seeder
-		if time.Now().After(deadline) {
-			t.Fatal("no public address from the relay")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRelayAddr(t, rc) // the relay has announced the seeder
 	go leecher.Run(ctx)
 	dir := t.TempDir()
 	lt, err := leecher.Add(ctx, mi, Options{Root: dir})
@@ -153,7 +141,7 @@ func TestHolePunchFallback(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("content differs (%v)", err)
 	}
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for seeder.PunchStats().Fallbacks == 0 || leecher.PunchStats().Fallbacks == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("no fallback counted: seeder %+v, leecher %+v", seeder.PunchStats(), leecher.PunchStats())

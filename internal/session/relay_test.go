@@ -79,13 +79,7 @@ func TestRelayedSeeder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(rc.Addrs()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no public address from the relay")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRelayAddr(t, rc)
 	t.Logf("seeder listens on %v, reachable through the relay at %v", seeder.Addr(), rc.Addrs())
 
 	leecher := newTestClient(t)
@@ -121,5 +115,18 @@ func TestRelayTrackerURLs(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("got %q, want %q", got, want)
 		}
+	}
+}
+
+// waitRelayAddr waits (at most 10 s) until the relay gave rc a public
+// address, which it has announced to the tracker by then.
+func waitRelayAddr(t *testing.T, rc *relay.Client) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rc.Addrs()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no public address from the relay")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -2,8 +2,9 @@
 //
 // It covers the handshake and framed messages of BEP 3, the fast extension
 // (BEP 6: have-all, have-none, suggest, reject, allowed-fast and the allowed
-// fast set), the extension protocol (BEP 10) with its ut_metadata (BEP 9) and
-// ut_pex (BEP 11) messages, and compact peer encoding (BEP 23, BEP 7).
+// fast set), the extension protocol (BEP 10) with its ut_metadata (BEP 9),
+// ut_pex (BEP 11) and ut_holepunch (BEP 55) messages, and compact peer
+// encoding (BEP 23, BEP 7).
 //
 // The package works on io.Reader, io.Writer and byte slices only: it never
 // dials, keeps no torrent state and starts no goroutines. Every length read

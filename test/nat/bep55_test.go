@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-p2p/shoal/internal/metainfo"
 	"github.com/shoal-p2p/shoal/internal/session"
 )
 
@@ -138,23 +137,13 @@ func helperBEP55Peer() int {
 	ctx, cancel := helperContext()
 	defer cancel()
 	role := os.Getenv("SHOAL_NAT_ROLE")
-	mi, err := metainfo.Load(os.Getenv("SHOAL_NAT_TORRENT"))
-	if err != nil {
-		fmt.Println(role+":", err)
-		return 1
-	}
 	up, _ := strconv.ParseInt(os.Getenv("SHOAL_NAT_UPRATE"), 10, 64)
-	c, err := session.NewClient(session.Config{Listen: os.Getenv("SHOAL_NAT_LISTEN"), Logger: slog.New(noTicks{slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug})}), PunchPeers: true, UploadRate: up})
+	log := slog.New(noTicks{slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug})})
+	c, tor, err := helperPeer(ctx, session.Config{Logger: log, PunchPeers: true, UploadRate: up})
 	if err != nil {
 		fmt.Println(role+":", err)
 		return 1
 	}
-	tor, err := c.Add(ctx, mi, session.Options{Root: os.Getenv("SHOAL_NAT_DATA")})
-	if err != nil {
-		fmt.Println(role+":", err)
-		return 1
-	}
-	go c.Run(ctx)
 	if role == "seed" {
 		<-ctx.Done()
 		<-tor.Stopped()

@@ -101,17 +101,5 @@ var cliRelayStatsRe = regexp.MustCompile(`msg="relay stats" peers=\d+ conns=(\d+
 // connection and returns its byte count.
 func finalCLIRelayBytes(t *testing.T, path string) int64 {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, _ := os.ReadFile(path)
-		ms := cliRelayStatsRe.FindAllStringSubmatch(string(b), -1)
-		if n := len(ms); n > 0 && ms[n-1][1] == "0" {
-			v, _ := strconv.ParseInt(ms[n-1][2], 10, 64)
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("shoal relay never reported zero open connections")
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	return waitRelayIdle(t, path, cliRelayStatsRe, 1, 2)
 }

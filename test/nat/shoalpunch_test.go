@@ -119,20 +119,27 @@ func stopProc(c *exec.Cmd) {
 	}
 }
 
-// finalRelayBytes waits for a relay stats line with no open connection and
-// returns its byte count.
+// finalRelayBytes waits for a relay helper stats line with no open
+// connection and returns its byte count.
 func finalRelayBytes(t *testing.T, path string) int64 {
+	t.Helper()
+	return waitRelayIdle(t, path, relayStatsRe, 1, 3)
+}
+
+// waitRelayIdle waits (at most 20 s) until the last line of the log at path
+// matching re has "0" in submatch conns, and returns submatch bytes.
+func waitRelayIdle(t *testing.T, path string, re *regexp.Regexp, conns, bytes int) int64 {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		b, _ := os.ReadFile(path)
-		ms := relayStatsRe.FindAllStringSubmatch(string(b), -1)
-		if n := len(ms); n > 0 && ms[n-1][1] == "0" {
-			v, _ := strconv.ParseInt(ms[n-1][3], 10, 64)
+		ms := re.FindAllStringSubmatch(string(b), -1)
+		if n := len(ms); n > 0 && ms[n-1][conns] == "0" {
+			v, _ := strconv.ParseInt(ms[n-1][bytes], 10, 64)
 			return v
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("relay never reported zero open connections")
+			t.Fatalf("%s: the relay never reported zero open connections", filepath.Base(path))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -145,22 +152,11 @@ func helperShoalPeer() int {
 	ctx, cancel := helperContext()
 	defer cancel()
 	role := os.Getenv("SHOAL_NAT_ROLE")
-	mi, err := metainfo.Load(os.Getenv("SHOAL_NAT_TORRENT"))
+	c, tor, err := helperPeer(ctx, session.Config{Logger: helperLog(), Rendezvous: punchRendezvous})
 	if err != nil {
 		fmt.Println(role+":", err)
 		return 1
 	}
-	c, err := session.NewClient(session.Config{Listen: os.Getenv("SHOAL_NAT_LISTEN"), Logger: helperLog(), Rendezvous: punchRendezvous})
-	if err != nil {
-		fmt.Println(role+":", err)
-		return 1
-	}
-	tor, err := c.Add(ctx, mi, session.Options{Root: os.Getenv("SHOAL_NAT_DATA")})
-	if err != nil {
-		fmt.Println(role+":", err)
-		return 1
-	}
-	go c.Run(ctx)
 	report := func() {
 		s := c.PunchStats()
 		fmt.Printf("shoal punch stats attempts=%d successes=%d fallbacks=%d direct=%d\n", s.Attempts, s.Successes, s.Fallbacks, s.Direct)
@@ -196,6 +192,27 @@ func helperShoalPeer() int {
 	cancel()
 	<-tor.Stopped()
 	return 0
+}
+
+// helperPeer starts a shoal client with cfg listening on SHOAL_NAT_LISTEN,
+// adds the torrent SHOAL_NAT_TORRENT with data in SHOAL_NAT_DATA, and
+// accepts peers until ctx ends.
+func helperPeer(ctx context.Context, cfg session.Config) (*session.Client, *session.Torrent, error) {
+	mi, err := metainfo.Load(os.Getenv("SHOAL_NAT_TORRENT"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Listen = os.Getenv("SHOAL_NAT_LISTEN")
+	c, err := session.NewClient(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	tor, err := c.Add(ctx, mi, session.Options{Root: os.Getenv("SHOAL_NAT_DATA")})
+	if err != nil {
+		return nil, nil, err
+	}
+	go c.Run(ctx)
+	return c, tor, nil
 }
 
 // punchSwarm prepares what both hole-punch lab tests share: a scratch dir

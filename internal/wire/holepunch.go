@@ -1,4 +1,4 @@
-package nat
+package wire
 
 import (
 	"encoding/binary"
