@@ -60,7 +60,8 @@ func (p *Picker) assign(id PeerID, ps *peerState, st *pieceState, i int) Block {
 	bs.owners[bs.n] = id
 	bs.n++
 	b := p.BlockAt(st.piece, i)
-	ps.inflight[b] = struct{}{}
+	ps.seq++
+	ps.inflight[b] = ps.seq
 	return b
 }
 

@@ -14,7 +14,7 @@ func (p *Picker) AddPeer(id PeerID) { p.peer(id) }
 func (p *Picker) peer(id PeerID) *peerState {
 	ps := p.peers[id]
 	if ps == nil {
-		ps = &peerState{inflight: make(map[Block]struct{}), cur: -1}
+		ps = &peerState{inflight: make(map[Block]uint32), cur: -1}
 		p.peers[id] = ps
 	}
 	return ps

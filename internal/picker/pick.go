@@ -1,5 +1,11 @@
 package picker
 
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
 // Pick returns up to max new blocks to request from the peer (which the
 // caller knows has unchoked us) and marks them in flight to it. In endgame
 // it may return blocks already in flight to other peers, never one already
@@ -196,13 +202,34 @@ func (p *Picker) pickRarest(ps *peerState) int {
 	return best
 }
 
+// endgameSlack is added to the time this peer would take to deliver a
+// duplicate: the request has yet to reach it, a round trip the picker
+// cannot see.
+const endgameSlack = 0.2 // seconds
+
+// endgameProbe is how many requests a peer whose rate is still unknown may
+// have in flight in endgame.
+const endgameProbe = 4
+
 // endgame appends blocks of the given pieces that are in flight to fewer
-// than MaxDuplicates other peers.
+// than MaxDuplicates other peers, when this peer is expected to deliver them
+// sooner than their owners will. A block is expected from its owner after
+// the requests sent to the owner before it (peers serve requests in order)
+// at the owner's rate; from this peer after its own queue plus the block at
+// its rate, plus endgameSlack. The latest blocks are taken first. Unknown
+// rates keep the classic endgame: an owner whose rate is unknown is never
+// expected, and a requester whose rate is unknown may take any block. This
+// keeps the duplicates (bytes downloaded twice) to the blocks that hold the
+// download up.
 func (p *Picker) endgame(id PeerID, ps *peerState, pieces []int, max int, out []Block) []Block {
+	type cand struct {
+		st  *pieceState
+		i   int
+		eta float64
+	}
+	var cs []cand
+	oldest := map[PeerID]uint32{} // owner -> its oldest request still in flight
 	for _, q := range pieces {
-		if len(out) >= max {
-			break
-		}
 		if q < 0 || q >= p.n || !p.wantedPiece(q) || !ps.has(q) {
 			continue
 		}
@@ -211,15 +238,58 @@ func (p *Picker) endgame(id PeerID, ps *peerState, pieces []int, max int, out []
 			continue
 		}
 		for i := range st.blocks {
-			if len(out) >= max {
-				break
-			}
 			bs := &st.blocks[i]
 			if bs.received || int(bs.n) >= MaxDuplicates || containsPeer(bs.owners[:bs.n], id) {
 				continue
 			}
-			out = append(out, p.assign(id, ps, st, i))
+			eta := math.Inf(1)
+			for _, o := range bs.owners[:bs.n] {
+				eta = math.Min(eta, p.expected(o, p.BlockAt(q, i), oldest))
+			}
+			cs = append(cs, cand{st, i, eta})
 		}
 	}
+	slices.SortStableFunc(cs, func(a, b cand) int { return cmp.Compare(b.eta, a.eta) })
+	rate := p.dl.rate[id]
+	queued := len(ps.inflight)
+	for _, c := range cs {
+		if len(out) >= max {
+			break
+		}
+		if rate <= 0 && queued >= endgameProbe {
+			break // unknown rate: a few blocks until it shows what it delivers
+		}
+		if rate > 0 && c.eta <= 2*float64((queued+1)*p.blockSize)/rate+endgameSlack {
+			break // sorted latest first: every other block comes sooner too
+		}
+		out = append(out, p.assign(id, ps, c.st, c.i))
+		queued++
+	}
 	return out
+}
+
+// expected returns in how many seconds owner o should deliver b, which is
+// in flight to it: +Inf when its rate is unknown. oldest caches each
+// owner's oldest request sequence number.
+func (p *Picker) expected(o PeerID, b Block, oldest map[PeerID]uint32) float64 {
+	ops := p.peers[o]
+	r := p.dl.rate[o]
+	if ops == nil || r <= 0 {
+		return math.Inf(1)
+	}
+	seq, ok := ops.inflight[b]
+	if !ok {
+		return math.Inf(1)
+	}
+	first, ok := oldest[o]
+	if !ok {
+		first = seq
+		for _, s := range ops.inflight {
+			if s-first > 1<<31 { // s is before first (sequence numbers wrap)
+				first = s
+			}
+		}
+		oldest[o] = first
+	}
+	return float64(seq-first+1) * float64(p.blockSize) / r
 }

@@ -111,8 +111,9 @@ type peerState struct {
 	bf          bitfield.Bitfield // pieces it has; unused when all
 	all         bool              // HAVE ALL or a full bitfield
 	interesting int               // pieces in bf we want and lack (when !all)
-	inflight    map[Block]struct{}
-	cur         int // piece it is working on, -1 for none
+	inflight    map[Block]uint32  // block -> request sequence number (seq at assignment)
+	seq         uint32            // requests ever assigned to the peer
+	cur         int               // piece it is working on, -1 for none
 }
 
 type pieceState struct {

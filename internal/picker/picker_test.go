@@ -542,3 +542,60 @@ func TestSeedInjectsRarePieceBeforePartial(t *testing.T) {
 	}
 	checkInvariants(t, q)
 }
+
+// With rates known, endgame duplicates only the blocks a faster peer can
+// deliver before their owner: the end of the owner's queue, latest first.
+func TestEndgameDuplicatesOnlyLateBlocks(t *testing.T) {
+	const bs = 16384
+	cfg := Config{NumPieces: 1, PieceLength: 8 * bs, TotalLength: 8 * bs, RandomFirst: -1}
+	setup := func(ownerRate, rate float64) (*Picker, []Block) {
+		p := newPicker(t, cfg, 1)
+		p.PeerHaveAll(1)
+		p.PeerHaveAll(2)
+		a := p.Pick(1, 8) // the owner's queue, served in this order
+		if len(a) != 8 || !p.InEndgame() {
+			t.Fatalf("picked %v, endgame %v", a, p.InEndgame())
+		}
+		p.SetPeerRate(1, ownerRate)
+		p.SetPeerRate(2, rate)
+		return p, a
+	}
+
+	// Owner: a block a second, so block k (1-based) is due in k s. A peer
+	// at 8 blocks/s (due at 2(q+1)/8 s + 0.2 s for its q-th duplicate)
+	// beats the owner on blocks 8 down to 2 and not on block 1.
+	p, a := setup(bs, 8*bs)
+	got := p.Pick(2, 8)
+	if want := []Block{a[7], a[6], a[5], a[4], a[3], a[2], a[1]}; !slices.Equal(got, want) {
+		t.Fatalf("fast peer duplicated %v, want the latest 7 %v", got, want)
+	}
+	checkInvariants(t, p)
+
+	// A peer as fast as the owner only helps with the last two blocks.
+	p, a = setup(bs, bs)
+	if got := p.Pick(2, 8); !slices.Equal(got, []Block{a[7], a[6]}) {
+		t.Fatalf("equal peer duplicated %v, want %v", got, []Block{a[7], a[6]})
+	}
+
+	// Unknown requester rate: a few blocks, the latest.
+	p, a = setup(bs, 0)
+	if got := p.Pick(2, 8); !slices.Equal(got, []Block{a[7], a[6], a[5], a[4]}) {
+		t.Fatalf("unknown-rate peer duplicated %v", got)
+	}
+
+	// Unknown owner rate: the classic endgame, everything.
+	p, _ = setup(0, bs)
+	if got := p.Pick(2, 8); len(got) != 8 {
+		t.Fatalf("owner of unknown rate: duplicated %d blocks, want 8", len(got))
+	}
+
+	// The owner's queue moves: once it delivered blocks 1-6, blocks 7 and 8
+	// are due in 1 and 2 s and an equal peer no longer duplicates them.
+	p, a = setup(bs, bs)
+	for _, b := range a[:6] {
+		p.BlockReceived(1, b)
+	}
+	if got := p.Pick(2, 8); len(got) != 0 {
+		t.Fatalf("duplicated %v although the owner is about to deliver", got)
+	}
+}
