@@ -42,7 +42,9 @@
 //
 // Endgame: once every block of every wanted piece is received or in flight,
 // Pick hands out blocks that are already in flight to other peers, at most
-// MaxDuplicates peers per block and never twice to the same peer. When one
+// MaxDuplicates peers per block and never twice to the same peer, and (with
+// rates known through SetPeerRate) only blocks this peer should deliver well
+// before their owner, the end of a slow owner's queue first. When one
 // copy arrives BlockReceived returns the other requesters so the caller can
 // send them CANCEL.
 //
