@@ -95,6 +95,13 @@ It reports the time T, the bound d_P2P = max(F/u_s, F/d_min, N F/(u_s + Σu_i)),
 the ratio T/d_P2P and d_cs = max(N F/u_s, F/d_min), then removes every
 namespace, process and mount it made (also on Ctrl-C / SIGTERM).
 
+When the aggregate upload term is the bound, the report also says where T
+went: the bytes every uplink carried in units of N F (against the framing
+floor, with the share of frames far below full size, which are mostly pure
+ACKs, estimated from frame counts), the time those bytes need at the full
+aggregate rate, and the uplink capacity left unused before the first peer
+finished (the ramp) and after it (the tail).
+
 The last line is machine-readable: n=N seconds=S d_p2p=B ratio=R (when several
 client kinds run, one such line per kind, followed by clients=KIND).
 

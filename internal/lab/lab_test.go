@@ -375,3 +375,55 @@ func TestParseLinkRx(t *testing.T) {
 		t.Errorf("parseLinkRx = %v", m)
 	}
 }
+
+func TestParseSentLine(t *testing.T) {
+	got, ok := parseSentLine(strings.Fields("qdisc tbf 1: root refcnt 2 rate 16Mbit\n Sent 12345 bytes 67 pkt (dropped 0, overlimits 3 requeues 0)"))
+	if !ok || got != (Sent{12345, 67}) {
+		t.Errorf("got %v %v", got, ok)
+	}
+	if _, ok := parseSentLine(strings.Fields("Sent x bytes 1 pkt")); ok {
+		t.Error("a non-number parsed")
+	}
+}
+
+func TestSmallFrames(t *testing.T) {
+	// 100 full frames and 50 pure ACKs at MTU 1500.
+	if got := smallFrames(100*1514+50*ackFrame, 150, 1500); !near(got, 50, 1e-9) {
+		t.Errorf("mixture: got %v, want 50", got)
+	}
+	if got := smallFrames(10*9014, 10, 9000); got != 0 {
+		t.Errorf("only full frames: got %v", got)
+	}
+	if got := smallFrames(5*60, 5, 1500); got != 5 {
+		t.Errorf("only tiny frames: got %v, want the frame count", got)
+	}
+}
+
+func TestAccountUplinks(t *testing.T) {
+	// Capacity 100 B/s, T = 10 s, first finish at 4 s. The uplinks carried
+	// 300 B by 4 s (100 B unused: 1 s) and 900 B in all (none unused after).
+	ts := []tick{
+		{at: 0, serverUp: 50, up: []int64{50}},
+		{at: 2, serverUp: 100, up: []int64{100}}, // 100 sent
+		{at: 6, serverUp: 300, up: []int64{300}}, // 500 sent: 300 at t=4
+		{at: 10, serverUp: 500, up: []int64{450}},
+	}
+	before := []Sent{{0, 0}, {0, 0}}
+	after := []Sent{{600, 1}, {300, 3}}
+	u := accountUplinks(ts, before, after, 100, 1500, 2, 450, 4, 10)
+	if u == nil {
+		t.Fatal("nil account")
+	}
+	if !near(u.NF, 1, 1e-9) || !near(u.BusySeconds, 9, 1e-9) {
+		t.Errorf("NF %v busy %v, want 1 and 9", u.NF, u.BusySeconds)
+	}
+	if !near(u.IdleBeforeFirst, 1, 1e-9) || !near(u.IdleAfterFirst, 0, 1e-9) {
+		t.Errorf("idle %v / %v, want 1 / 0", u.IdleBeforeFirst, u.IdleAfterFirst)
+	}
+	if u.SmallNF <= 0 {
+		t.Errorf("300 B in 3 frames are small frames, got %v", u.SmallNF)
+	}
+	if accountUplinks(ts, before, after, 0, 1500, 2, 450, 4, 10) != nil {
+		t.Error("zero capacity gave an account")
+	}
+}

@@ -165,22 +165,39 @@ func Setup(ctx context.Context, cfg *Config) (_ *Net, err error) {
 	return n, nil
 }
 
-// QdiscBytes returns the bytes sent through the root qdisc of dev in ns.
-func QdiscBytes(ctx context.Context, ns, dev string) (int64, error) {
+// Sent is a qdisc's transmit counter: L2 bytes and frames (a GSO packet
+// counts as the segments it becomes on the wire).
+type Sent struct {
+	Bytes, Packets int64
+}
+
+// QdiscSent returns what went out through the root qdisc of dev in ns.
+func QdiscSent(ctx context.Context, ns, dev string) (Sent, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "tc", "-n", ns, "-s", "qdisc", "show", "dev", dev).Output()
 	if err != nil {
-		return 0, fmt.Errorf("tc -s qdisc show %s/%s: %w", ns, dev, err)
+		return Sent{}, fmt.Errorf("tc -s qdisc show %s/%s: %w", ns, dev, err)
 	}
 	// "qdisc tbf 1: root refcnt 2 rate ...\n Sent 12345 bytes 67 pkt (dropped ...)"
-	f := strings.Fields(string(out))
-	for i := 0; i+2 < len(f); i++ {
-		if f[i] == "Sent" && f[i+2] == "bytes" {
-			return strconv.ParseInt(f[i+1], 10, 64)
+	if s, ok := parseSentLine(strings.Fields(string(out))); ok {
+		return s, nil
+	}
+	return Sent{}, fmt.Errorf("tc -s qdisc show %s/%s: no byte count in %q", ns, dev, out)
+}
+
+// parseSentLine finds "Sent B bytes P pkt" in fields.
+func parseSentLine(f []string) (Sent, bool) {
+	for i := 0; i+4 < len(f); i++ {
+		if f[i] == "Sent" && f[i+2] == "bytes" && f[i+4] == "pkt" {
+			b, err1 := strconv.ParseInt(f[i+1], 10, 64)
+			p, err2 := strconv.ParseInt(f[i+3], 10, 64)
+			if err1 == nil && err2 == nil {
+				return Sent{b, p}, true
+			}
 		}
 	}
-	return 0, fmt.Errorf("tc -s qdisc show %s/%s: no byte count in %q", ns, dev, out)
+	return Sent{}, false
 }
 
 // Close kills whatever still runs inside the lab's namespaces (only its own

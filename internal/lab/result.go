@@ -39,6 +39,7 @@ type Result struct {
 	CPUBusyP90   float64   `json:"cpu_busy_p90"`
 	ProcCPUSecs  float64   `json:"proc_cpu_seconds"`       // user+sys of the lab's client and seeder processes
 	DeliveredAt  []float64 `json:"delivered_at,omitempty"` // seconds until ≈10/50/90 % of (N-left)·F reached the peers (download tbf bytes / framing floor)
+	Uplinks      *Uplinks  `json:"uplinks,omitempty"`      // where T went, when the aggregate upload is the bound
 	Verified     int       `json:"verified"`               // peers whose copy is byte-identical
 	LogDir       string    `json:"log_dir,omitempty"`
 	StartedUnixS int64     `json:"started_unix"`
@@ -66,6 +67,11 @@ func (r *Result) Summary() string {
 		f := r.DP2P * r.Floor
 		s += fmt.Sprintf("  delivered 10/50/90%% of N·F by %.1f/%.1f/%.1f s (at the bound's pace: %.1f/%.1f/%.1f s)\n",
 			r.DeliveredAt[0], r.DeliveredAt[1], r.DeliveredAt[2], 0.1*f, 0.5*f, 0.9*f)
+	}
+	if u := r.Uplinks; u != nil {
+		s += fmt.Sprintf("  uplinks carried %.3f N·F (framing floor %.3f; frames far below full size, ≈ pure ACKs: %.3f): %.2f s at the full aggregate rate;\n",
+			u.NF, r.Floor, u.SmallNF, u.BusySeconds)
+		s += fmt.Sprintf("  uplink capacity left unused: %.2f s before the first peer finished, %.2f s after\n", u.IdleBeforeFirst, u.IdleAfterFirst)
 	}
 	s += fmt.Sprintf("  CPU busy mean %.0f%% p90 %.0f%%, lab processes %.1f CPU s", r.CPUBusyMean, r.CPUBusyP90, r.ProcCPUSecs)
 	return s
@@ -162,4 +168,76 @@ func ReadCSV(rd io.Reader) ([]Result, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// Uplinks accounts for T when d_P2P is N F/(u_s + Σ u_i): T is the time the
+// uplinks' bytes take at the full aggregate rate plus the capacity they left
+// unused. All times are in seconds of the full aggregate upload rate.
+type Uplinks struct {
+	NF              float64 `json:"nf"`                // L2 bytes through every upload tbf in [go, T], in units of N·F
+	SmallNF         float64 `json:"small_frames_nf"`   // of which frames far below full size (pure ACKs, lone control messages), estimated from frame counts
+	BusySeconds     float64 `json:"busy_seconds"`      // those bytes at u_s + Σ u_i
+	IdleBeforeFirst float64 `json:"idle_before_first"` // capacity unused before the first peer finished (the ramp)
+	IdleAfterFirst  float64 `json:"idle_after_first"`  // and after it (the tail)
+}
+
+// ackFrame is the L2 size of a pure TCP ACK with the timestamp option:
+// Ethernet 14 + IPv4 20 + TCP 20 + 12.
+const ackFrame = 66
+
+// smallFrames estimates how many of p frames carrying b bytes were pure
+// ACKs, taking every other frame as full size (MTU + 14): the two-size
+// mixture that explains both counts. Partial data frames make it an upper
+// bound on the ACKs; it is clamped to [0, p].
+func smallFrames(b, p int64, mtu int) float64 {
+	full := float64(mtu + 14)
+	s := (float64(p)*full - float64(b)) / (full - ackFrame)
+	return min(max(s, 0), float64(p))
+}
+
+// accountUplinks builds the Uplinks account from the upload counters taken
+// at go (before) and at T (after), the timeline (for the split at the first
+// finish) and the aggregate upload rate capBps in bytes/s.
+func accountUplinks(ts []tick, before, after []Sent, capBps float64, mtu, n int, fileBytes int64, first, total float64) *Uplinks {
+	if capBps <= 0 || n <= 0 || fileBytes <= 0 || total <= 0 {
+		return nil
+	}
+	var bytes, small float64
+	for h := range min(len(before), len(after)) {
+		b, p := after[h].Bytes-before[h].Bytes, after[h].Packets-before[h].Packets
+		bytes += float64(b)
+		small += smallFrames(b, p, mtu)
+	}
+	nf := float64(n) * float64(fileBytes)
+	u := &Uplinks{NF: bytes / nf, SmallNF: small * ackFrame / nf, BusySeconds: bytes / capBps}
+	idle := total - u.BusySeconds
+	u.IdleBeforeFirst, u.IdleAfterFirst = idle, 0
+	if first > 0 && first < total && len(ts) > 1 {
+		sent := func(k tick) float64 {
+			s := float64(k.serverUp)
+			for _, v := range k.up {
+				s += float64(v)
+			}
+			return s
+		}
+		base := sent(ts[0])
+		at := -1.0
+		for i := 1; i < len(ts); i++ {
+			if ts[i].at >= first {
+				a, b := ts[i-1], ts[i]
+				v0, v1 := sent(a)-base, sent(b)-base
+				frac := 1.0
+				if b.at > a.at {
+					frac = (first - a.at) / (b.at - a.at)
+				}
+				at = v0 + frac*(v1-v0)
+				break
+			}
+		}
+		if at >= 0 {
+			u.IdleBeforeFirst = max(first-at/capBps, 0)
+			u.IdleAfterFirst = idle - u.IdleBeforeFirst
+		}
+	}
+	return u
 }

@@ -220,7 +220,7 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	}
 
 	// Baseline counters, then go.
-	before, err := r.upBytes(ctx)
+	before, err := r.upSent(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	tEnd := time.Now()
-	after, err := r.upBytes(ctx)
+	after, err := r.upSent(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +266,9 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	if len(ticks) > 1 {
 		stay := float64(cfg.N - cfg.Leave)
 		res.DeliveredAt = deliveredAt(ticks, stay*float64(cfg.FileBytes)*res.Floor, []float64{0.1, 0.5, 0.9})
+		if cfg.Leave == 0 && r.uplinkBound() {
+			res.Uplinks = accountUplinks(ticks, before, after, r.uplinkBytesPerSec(), cfg.MTU, cfg.N, cfg.FileBytes, res.FirstFinish, res.Seconds)
+		}
 	}
 	for i := range cfg.N {
 		if r.leaving[i] {
@@ -377,12 +380,12 @@ func (r *run) await(ctx context.Context, lines <-chan lineEvent, t0 time.Time) (
 	return finish, nil
 }
 
-// upBytes reads the upload qdisc byte counters: index 0 server, i peer i.
-func (r *run) upBytes(ctx context.Context) ([]int64, error) {
-	out := make([]int64, r.cfg.N+1)
+// upSent reads the upload qdisc counters: index 0 server, i peer i.
+func (r *run) upSent(ctx context.Context) ([]Sent, error) {
+	out := make([]Sent, r.cfg.N+1)
 	for h := 0; h <= r.cfg.N; h++ {
 		ns, _ := r.net.host(h)
-		v, err := QdiscBytes(ctx, ns, "eth0")
+		v, err := QdiscSent(ctx, ns, "eth0")
 		if err != nil {
 			return nil, err
 		}
@@ -391,7 +394,7 @@ func (r *run) upBytes(ctx context.Context) ([]int64, error) {
 	return out, nil
 }
 
-func (r *run) result(finish []float64, before, after []int64, wall float64) *Result {
+func (r *run) result(finish []float64, before, after []Sent, wall float64) *Result {
 	cfg := r.cfg
 	res := &Result{
 		Tag: cfg.Tag, Clients: cfg.Clients, N: cfg.N, FileBytes: cfg.FileBytes, PieceBytes: cfg.PieceBytes,
@@ -418,12 +421,29 @@ func (r *run) result(finish []float64, before, after []int64, wall float64) *Res
 	if wall <= 0 {
 		wall = res.Seconds
 	}
-	sent := float64(after[0] - before[0])
+	sent := float64(after[0].Bytes - before[0].Bytes)
 	res.ServerUpF = sent / float64(cfg.FileBytes)
 	res.ServerUtil = sent * 8 / (cfg.ServerMbit * 1e6 * wall)
 	for i := range cfg.N {
-		res.PeerUtil += float64(after[i+1]-before[i+1]) * 8 / (cfg.PeerUp(i) * 1e6 * wall)
+		res.PeerUtil += float64(after[i+1].Bytes-before[i+1].Bytes) * 8 / (cfg.PeerUp(i) * 1e6 * wall)
 	}
 	res.PeerUtil /= float64(cfg.N)
 	return res
+}
+
+// uplinkBytesPerSec is u_s + Σ u_i in bytes per second.
+func (r *run) uplinkBytesPerSec() float64 {
+	sum := r.cfg.ServerMbit
+	for i := range r.cfg.N {
+		sum += r.cfg.PeerUp(i)
+	}
+	return sum * 1e6 / 8
+}
+
+// uplinkBound reports whether d_P2P is the aggregate upload term
+// N F/(u_s + Σ u_i), the case in which accounting the uplinks' bytes and idle
+// time explains T.
+func (r *run) uplinkBound() bool {
+	agg := float64(r.cfg.N) * float64(r.cfg.FileBytes) / r.uplinkBytesPerSec()
+	return agg >= r.bounds.DP2P*(1-1e-9)
 }

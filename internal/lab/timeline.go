@@ -29,9 +29,9 @@ func parseQdiscSent(out string) map[string]int64 {
 			}
 			continue
 		}
-		if dev != "" && len(f) >= 3 && f[0] == "Sent" && f[2] == "bytes" {
-			if v, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-				m[dev] = v
+		if dev != "" && len(f) >= 3 && f[0] == "Sent" {
+			if v, ok := parseSentLine(f); ok {
+				m[dev] = v.Bytes
 			}
 			dev = ""
 		}
@@ -94,12 +94,12 @@ func (r *run) timeline(ctx context.Context, t0 time.Time, interval time.Duration
 			}
 			at := time.Since(t0).Seconds()
 			m := parseQdiscSent(string(b))
-			s, _ := QdiscBytes(tctx, r.net.Server, "eth0")
+			s, _ := QdiscSent(tctx, r.net.Server, "eth0")
 			var rx map[string]int64
 			if lb, err := exec.CommandContext(tctx, "ip", "-n", r.net.Bridge, "-s", "-o", "link", "show").Output(); err == nil {
 				rx = parseLinkRx(string(lb))
 			}
-			k := tick{at: at, serverUp: s, down: make([]int64, r.cfg.N), up: make([]int64, r.cfg.N)}
+			k := tick{at: at, serverUp: s.Bytes, down: make([]int64, r.cfg.N), up: make([]int64, r.cfg.N)}
 			for i := range r.cfg.N {
 				k.down[i] = m["vp"+strconv.Itoa(i+1)]
 				k.up[i] = rx["vp"+strconv.Itoa(i+1)]
