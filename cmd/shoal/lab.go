@@ -100,7 +100,8 @@ went: the bytes every uplink carried in units of N F (against the framing
 floor, with the share of frames far below full size, which are mostly pure
 ACKs, estimated from frame counts), the time those bytes need at the full
 aggregate rate, and the uplink capacity left unused before the first peer
-finished (the ramp) and after it (the tail).
+finished (the ramp) and after it (the tail), and the share of frames the
+full upload queues dropped.
 
 The last line is machine-readable: n=N seconds=S d_p2p=B ratio=R (when several
 client kinds run, one such line per kind, followed by clients=KIND).

@@ -378,8 +378,12 @@ func TestParseLinkRx(t *testing.T) {
 
 func TestParseSentLine(t *testing.T) {
 	got, ok := parseSentLine(strings.Fields("qdisc tbf 1: root refcnt 2 rate 16Mbit\n Sent 12345 bytes 67 pkt (dropped 0, overlimits 3 requeues 0)"))
-	if !ok || got != (Sent{12345, 67}) {
+	if !ok || got != (Sent{12345, 67, 0}) {
 		t.Errorf("got %v %v", got, ok)
+	}
+	got, ok = parseSentLine(strings.Fields(" Sent 9 bytes 2 pkt (dropped 31, overlimits 0 requeues 0)"))
+	if !ok || got != (Sent{9, 2, 31}) {
+		t.Errorf("with drops: got %v %v", got, ok)
 	}
 	if _, ok := parseSentLine(strings.Fields("Sent x bytes 1 pkt")); ok {
 		t.Error("a non-number parsed")
@@ -408,8 +412,8 @@ func TestAccountUplinks(t *testing.T) {
 		{at: 6, serverUp: 300, up: []int64{300}}, // 500 sent: 300 at t=4
 		{at: 10, serverUp: 500, up: []int64{450}},
 	}
-	before := []Sent{{0, 0}, {0, 0}}
-	after := []Sent{{600, 1}, {300, 3}}
+	before := []Sent{{0, 0, 0}, {0, 0, 1}}
+	after := []Sent{{600, 1, 0}, {300, 3, 2}}
 	u := accountUplinks(ts, before, after, 100, 1500, 2, 450, 4, 10)
 	if u == nil {
 		t.Fatal("nil account")
@@ -419,6 +423,9 @@ func TestAccountUplinks(t *testing.T) {
 	}
 	if !near(u.IdleBeforeFirst, 1, 1e-9) || !near(u.IdleAfterFirst, 0, 1e-9) {
 		t.Errorf("idle %v / %v, want 1 / 0", u.IdleBeforeFirst, u.IdleAfterFirst)
+	}
+	if !near(u.DroppedShare, 1.0/5, 1e-9) {
+		t.Errorf("one frame dropped of 5 offered: DroppedShare %v", u.DroppedShare)
 	}
 	if u.SmallNF <= 0 {
 		t.Errorf("300 B in 3 frames are small frames, got %v", u.SmallNF)

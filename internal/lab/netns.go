@@ -165,10 +165,11 @@ func Setup(ctx context.Context, cfg *Config) (_ *Net, err error) {
 	return n, nil
 }
 
-// Sent is a qdisc's transmit counter: L2 bytes and frames (a GSO packet
-// counts as the segments it becomes on the wire).
+// Sent is a qdisc's transmit counter: L2 bytes and frames sent (a GSO
+// packet counts as the segments it becomes on the wire) and frames dropped
+// because the queue was full.
 type Sent struct {
-	Bytes, Packets int64
+	Bytes, Packets, Dropped int64
 }
 
 // QdiscSent returns what went out through the root qdisc of dev in ns.
@@ -186,15 +187,20 @@ func QdiscSent(ctx context.Context, ns, dev string) (Sent, error) {
 	return Sent{}, fmt.Errorf("tc -s qdisc show %s/%s: no byte count in %q", ns, dev, out)
 }
 
-// parseSentLine finds "Sent B bytes P pkt" in fields.
+// parseSentLine finds "Sent B bytes P pkt (dropped D, ..." in fields.
 func parseSentLine(f []string) (Sent, bool) {
 	for i := 0; i+4 < len(f); i++ {
 		if f[i] == "Sent" && f[i+2] == "bytes" && f[i+4] == "pkt" {
 			b, err1 := strconv.ParseInt(f[i+1], 10, 64)
 			p, err2 := strconv.ParseInt(f[i+3], 10, 64)
-			if err1 == nil && err2 == nil {
-				return Sent{b, p}, true
+			if err1 != nil || err2 != nil {
+				continue
 			}
+			s := Sent{Bytes: b, Packets: p}
+			if i+6 < len(f) && f[i+5] == "(dropped" {
+				s.Dropped, _ = strconv.ParseInt(strings.TrimSuffix(f[i+6], ","), 10, 64)
+			}
+			return s, true
 		}
 	}
 	return Sent{}, false

@@ -69,9 +69,10 @@ func (r *Result) Summary() string {
 			r.DeliveredAt[0], r.DeliveredAt[1], r.DeliveredAt[2], 0.1*f, 0.5*f, 0.9*f)
 	}
 	if u := r.Uplinks; u != nil {
-		s += fmt.Sprintf("  uplinks carried %.3f N·F (framing floor %.3f; frames far below full size, ≈ pure ACKs: %.3f): %.2f s at the full aggregate rate;\n",
+		s += fmt.Sprintf("  uplinks carried %.3f N·F (framing floor %.3f; frames far below full size, ≈ pure ACKs: %.3f): %.2f s at the full aggregate rate\n",
 			u.NF, r.Floor, u.SmallNF, u.BusySeconds)
-		s += fmt.Sprintf("  uplink capacity left unused: %.2f s before the first peer finished, %.2f s after\n", u.IdleBeforeFirst, u.IdleAfterFirst)
+		s += fmt.Sprintf("  uplink capacity left unused: %.2f s before the first peer finished, %.2f s after; full upload queues dropped %.1f%% of frames\n",
+			u.IdleBeforeFirst, u.IdleAfterFirst, 100*u.DroppedShare)
 	}
 	s += fmt.Sprintf("  CPU busy mean %.0f%% p90 %.0f%%, lab processes %.1f CPU s", r.CPUBusyMean, r.CPUBusyP90, r.ProcCPUSecs)
 	return s
@@ -176,6 +177,7 @@ func ReadCSV(rd io.Reader) ([]Result, error) {
 type Uplinks struct {
 	NF              float64 `json:"nf"`                // L2 bytes through every upload tbf in [go, T], in units of N·F
 	SmallNF         float64 `json:"small_frames_nf"`   // of which frames far below full size (pure ACKs, lone control messages), estimated from frame counts
+	DroppedShare    float64 `json:"dropped_share"`     // frames the full upload queues dropped, as a share of the frames offered (they cost no uplink time, but TCP sends them again later)
 	BusySeconds     float64 `json:"busy_seconds"`      // those bytes at u_s + Σ u_i
 	IdleBeforeFirst float64 `json:"idle_before_first"` // capacity unused before the first peer finished (the ramp)
 	IdleAfterFirst  float64 `json:"idle_after_first"`  // and after it (the tail)
@@ -203,13 +205,19 @@ func accountUplinks(ts []tick, before, after []Sent, capBps float64, mtu, n int,
 		return nil
 	}
 	var bytes, small float64
+	var frames, dropped int64
 	for h := range min(len(before), len(after)) {
 		b, p := after[h].Bytes-before[h].Bytes, after[h].Packets-before[h].Packets
 		bytes += float64(b)
 		small += smallFrames(b, p, mtu)
+		frames += p
+		dropped += after[h].Dropped - before[h].Dropped
 	}
 	nf := float64(n) * float64(fileBytes)
 	u := &Uplinks{NF: bytes / nf, SmallNF: small * ackFrame / nf, BusySeconds: bytes / capBps}
+	if frames+dropped > 0 {
+		u.DroppedShare = float64(dropped) / float64(frames+dropped)
+	}
 	idle := total - u.BusySeconds
 	u.IdleBeforeFirst, u.IdleAfterFirst = idle, 0
 	if first > 0 && first < total && len(ts) > 1 {
