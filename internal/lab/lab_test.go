@@ -162,7 +162,8 @@ func TestParseLists(t *testing.T) {
 
 func sampleResults() []Result {
 	return []Result{
-		{Tag: "a", Clients: ClientsShoal, N: 4, FileBytes: mib64, Seconds: 20, DP2P: 16.78, DCS: 33.55, Ratio: 20 / 16.78},
+		{Tag: "a", Clients: ClientsShoal, N: 4, FileBytes: mib64, Seconds: 20, DP2P: 16.78, DCS: 33.55, Ratio: 20 / 16.78,
+			Uplinks: &Uplinks{NF: 1.09, SmallNF: 0.025, BusySeconds: 18.3, IdleBeforeFirst: 1.2, IdleAfterFirst: 0.5, DroppedShare: 0.08}},
 		{Tag: "a", Clients: ClientsShoal, N: 4, FileBytes: mib64, Seconds: 22, DP2P: 16.78, DCS: 33.55, Ratio: 22 / 16.78},
 		{Tag: "a", Clients: ClientsLibtorrent, N: 8, FileBytes: mib64, Seconds: 26, DP2P: 22.37, DCS: 67.11},
 		{Tag: "a", Clients: ClientsHTTP, N: 2, FileBytes: mib64, Seconds: 17.5, DP2P: 11.18, DCS: 16.78},
@@ -181,6 +182,9 @@ func TestCSVRoundTrip(t *testing.T) {
 	}
 	if !strings.HasPrefix(lines[1], "a,shoal,4,67108864,") || !strings.Contains(lines[1], ",20.0000,16.7800,33.5500,") {
 		t.Errorf("row 1: %s", lines[1])
+	}
+	if !strings.HasSuffix(lines[1], ",1.0900,0.0250,18.3000,1.2000,0.5000,0.0800") || !strings.HasSuffix(lines[2], ",,,,,,") {
+		t.Errorf("uplink account columns:\n%s\n%s", lines[1], lines[2])
 	}
 	back, err := ReadCSV(&buf)
 	if err != nil {

@@ -95,7 +95,8 @@ func downStr(d float64) string {
 // CSVHeader is the header row WriteCSVRow's rows follow.
 var CSVHeader = []string{"tag", "clients", "n", "file_bytes", "piece_bytes", "u_mbit", "us_mbit", "d_mbit", "mtu",
 	"peers_left", "seconds", "d_p2p", "d_cs", "ratio", "ratio_cs", "first_finish", "spread",
-	"server_up_f", "server_util", "peer_util", "cpu_busy_mean", "cpu_busy_p90", "proc_cpu_seconds", "verified"}
+	"server_up_f", "server_util", "peer_util", "cpu_busy_mean", "cpu_busy_p90", "proc_cpu_seconds", "verified",
+	"uplink_nf", "small_frames_nf", "busy_seconds", "idle_before_first", "idle_after_first", "dropped_share"}
 
 // WriteCSV writes a header and one row per result.
 func WriteCSV(w io.Writer, rs []Result) error {
@@ -114,10 +115,14 @@ func WriteCSV(w io.Writer, rs []Result) error {
 
 func (r *Result) csvRow() []string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
-	return []string{r.Tag, r.Clients, strconv.Itoa(r.N), strconv.FormatInt(r.FileBytes, 10), strconv.FormatInt(r.PieceBytes, 10),
+	row := []string{r.Tag, r.Clients, strconv.Itoa(r.N), strconv.FormatInt(r.FileBytes, 10), strconv.FormatInt(r.PieceBytes, 10),
 		f(r.UpMbit), f(r.ServerMbit), f(r.DownMbit), strconv.Itoa(r.MTU), strconv.Itoa(r.Left),
 		f(r.Seconds), f(r.DP2P), f(r.DCS), f(r.Ratio), f(r.RatioCS), f(r.FirstFinish), f(r.Spread),
 		f(r.ServerUpF), f(r.ServerUtil), f(r.PeerUtil), f(r.CPUBusyMean), f(r.CPUBusyP90), f(r.ProcCPUSecs), strconv.Itoa(r.Verified)}
+	if u := r.Uplinks; u != nil {
+		return append(row, f(u.NF), f(u.SmallNF), f(u.BusySeconds), f(u.IdleBeforeFirst), f(u.IdleAfterFirst), f(u.DroppedShare))
+	}
+	return append(row, "", "", "", "", "", "") // not accounted (another bound, or peers left)
 }
 
 // ReadCSV reads rows written by WriteCSV (used to re-plot a sweep).
