@@ -97,8 +97,8 @@ namespace, process and mount it made (also on Ctrl-C / SIGTERM).
 
 When the aggregate upload term is the bound, the report also says where T
 went: the bytes every uplink carried in units of N F (against the framing
-floor, with the share of frames far below full size, which are mostly pure
-ACKs, estimated from frame counts), the time those bytes need at the full
+floor, with the share of frames below full size, which at MTU 1500 are mostly
+pure ACKs, estimated from frame counts), the time those bytes need at the full
 aggregate rate, and the uplink capacity left unused before the first peer
 finished (the ramp) and after it (the tail), and the share of frames the
 full upload queues dropped.

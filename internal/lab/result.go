@@ -69,7 +69,7 @@ func (r *Result) Summary() string {
 			r.DeliveredAt[0], r.DeliveredAt[1], r.DeliveredAt[2], 0.1*f, 0.5*f, 0.9*f)
 	}
 	if u := r.Uplinks; u != nil {
-		s += fmt.Sprintf("  uplinks carried %.3f N·F (framing floor %.3f; frames far below full size, ≈ pure ACKs: %.3f): %.2f s at the full aggregate rate\n",
+		s += fmt.Sprintf("  uplinks carried %.3f N·F (framing floor %.3f; frames below full size — pure ACKs, lone messages, partial segments — as ACK-sized equivalents: %.3f): %.2f s at the full aggregate rate\n",
 			u.NF, r.Floor, u.SmallNF, u.BusySeconds)
 		s += fmt.Sprintf("  uplink capacity left unused: %.2f s before the first peer finished, %.2f s after; full upload queues dropped %.1f%% of frames\n",
 			u.IdleBeforeFirst, u.IdleAfterFirst, 100*u.DroppedShare)
@@ -181,7 +181,7 @@ func ReadCSV(rd io.Reader) ([]Result, error) {
 // unused. All times are in seconds of the full aggregate upload rate.
 type Uplinks struct {
 	NF              float64 `json:"nf"`                // L2 bytes through every upload tbf in [go, T], in units of N·F
-	SmallNF         float64 `json:"small_frames_nf"`   // of which frames far below full size (pure ACKs, lone control messages), estimated from frame counts
+	SmallNF         float64 `json:"small_frames_nf"`   // of which frames below full size (pure ACKs, lone control messages, partial segments), counted as ACK-sized frames, estimated from frame counts
 	DroppedShare    float64 `json:"dropped_share"`     // frames the full upload queues dropped, as a share of the frames offered (they cost no uplink time, but TCP sends them again later)
 	BusySeconds     float64 `json:"busy_seconds"`      // those bytes at u_s + Σ u_i
 	IdleBeforeFirst float64 `json:"idle_before_first"` // capacity unused before the first peer finished (the ramp)
@@ -194,8 +194,10 @@ const ackFrame = 66
 
 // smallFrames estimates how many of p frames carrying b bytes were pure
 // ACKs, taking every other frame as full size (MTU + 14): the two-size
-// mixture that explains both counts. Partial data frames make it an upper
-// bound on the ACKs; it is clamped to [0, p].
+// mixture that explains both counts. A partial data frame counts as part of
+// an ACK, so this is an upper bound on the ACKs (a loose one at MTU 9000,
+// where a write that ends mid-frame leaves a large part of a frame empty);
+// it is clamped to [0, p].
 func smallFrames(b, p int64, mtu int) float64 {
 	full := float64(mtu + 14)
 	s := (float64(p)*full - float64(b)) / (full - ackFrame)
