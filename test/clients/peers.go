@@ -86,52 +86,11 @@ func startTransmission(t testing.TB, downloadDir string) *Peer {
 	if err := os.MkdirAll(downloadDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	settings := fmt.Sprintf(`{
-    "bind-address-ipv4": "127.0.0.1",
-    "bind-address-ipv6": "::1",
-    "blocklist-enabled": false,
-    "blocklist-url": "",
-    "cache-size-mb": 16,
-    "dht-enabled": false,
-    "download-dir": %q,
-    "download-queue-enabled": false,
-    "encryption": 1,
-    "idle-seeding-limit-enabled": false,
-    "incomplete-dir-enabled": false,
-    "lpd-enabled": false,
-    "message-level": 2,
-    "peer-limit-global": 200,
-    "peer-limit-per-torrent": 60,
-    "peer-port": %d,
-    "peer-port-random-on-start": false,
-    "pex-enabled": false,
-    "port-forwarding-enabled": false,
-    "preallocation": 1,
-    "queue-stalled-enabled": false,
-    "ratio-limit-enabled": false,
-    "rename-partial-files": false,
-    "rpc-authentication-required": false,
-    "rpc-bind-address": "127.0.0.1",
-    "rpc-enabled": true,
-    "rpc-host-whitelist-enabled": false,
-    "rpc-port": %d,
-    "rpc-whitelist": "127.0.0.1",
-    "rpc-whitelist-enabled": true,
-    "script-torrent-done-enabled": false,
-    "seed-queue-enabled": false,
-    "speed-limit-down-enabled": false,
-    "speed-limit-up-enabled": false,
-    "start-added-torrents": true,
-    "trash-original-torrent-files": false,
-    "umask": 18,
-    "upload-slots-per-torrent": 14,
-    "utp-enabled": false,
-    "watch-dir-enabled": false
-}
-`, downloadDir, p.Port, p.rpcPort)
-	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), []byte(settings), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	WriteTransmissionSettings(t, cfg, "127.0.0.1", downloadDir, p.Port, p.rpcPort, map[string]any{
+		"preallocation":                1,
+		"trash-original-torrent-files": false,
+		"upload-slots-per-torrent":     14,
+	})
 	daemonLog := filepath.Join(p.Dir, "transmission.log")
 	p.Proc = StartProc(t, "transmission", "", nil, "transmission-daemon", "-f", "-g", cfg, "-e", daemonLog)
 	p.AddLog(daemonLog)

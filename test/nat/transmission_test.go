@@ -2,7 +2,6 @@ package nat
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-p2p/shoal/test/clients"
 )
 
 const (
@@ -180,55 +181,14 @@ func TestTransmissionDownloadsFromNATedSeeder(t *testing.T) {
 }
 
 // writeTrSettings writes a settings.json that keeps transmission-daemon on
-// the lab: peers on the D host address over TCP only, no DHT/LPD/PEX/UPnP,
-// RPC on 127.0.0.1 without authentication.
+// the lab: peers on the D host address over TCP only (the relay splices TCP),
+// RPC on 127.0.0.1 open to the test.
 func writeTrSettings(t *testing.T, cfgDir, downloadDir string) {
 	t.Helper()
-	s := map[string]any{
-		"bind-address-ipv4":           downIP,
-		"bind-address-ipv6":           "::1",
-		"blocklist-enabled":           false,
-		"blocklist-url":               "",
-		"cache-size-mb":               4,
-		"dht-enabled":                 false,
-		"download-dir":                downloadDir,
-		"download-queue-enabled":      false,
-		"encryption":                  1, // preferred (its default): MSE first, then plaintext
-		"idle-seeding-limit-enabled":  false,
-		"incomplete-dir-enabled":      false,
-		"lpd-enabled":                 false,
-		"message-level":               2,
-		"peer-limit-global":           200,
-		"peer-limit-per-torrent":      60,
-		"peer-port":                   trPeerPort,
-		"peer-port-random-on-start":   false,
-		"pex-enabled":                 false,
-		"port-forwarding-enabled":     false,
-		"queue-stalled-enabled":       false,
-		"ratio-limit-enabled":         false,
-		"rename-partial-files":        false,
-		"rpc-authentication-required": false,
-		"rpc-bind-address":            "127.0.0.1",
-		"rpc-enabled":                 true,
-		"rpc-host-whitelist-enabled":  false,
-		"rpc-port":                    trRPCPort,
-		"rpc-whitelist-enabled":       false,
-		"script-torrent-done-enabled": false,
-		"seed-queue-enabled":          false,
-		"speed-limit-down-enabled":    false,
-		"speed-limit-up-enabled":      false,
-		"start-added-torrents":        true,
-		"umask":                       18,
-		"utp-enabled":                 false, // the relay splices TCP only
-		"watch-dir-enabled":           false,
-	}
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(cfgDir, "settings.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	clients.WriteTransmissionSettings(t, cfgDir, downIP, downloadDir, trPeerPort, trRPCPort, map[string]any{
+		"cache-size-mb":         4,
+		"rpc-whitelist-enabled": false,
+	})
 }
 
 // trRelayStats parses the relay helper's last "relay stats" line.
