@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/shoal-p2p/shoal/internal/metainfo"
+	"github.com/shoal-p2p/shoal/internal/procstat"
 	"github.com/shoal-p2p/shoal/internal/session"
 )
 
@@ -85,7 +86,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "seeder pid %d ready on %s (%.2fs to add and check %d torrents)\n", sd.cmd.Process.Pid, addr, time.Since(t1).Seconds(), len(mis))
-	idle, err := readMem(sd.cmd.Process.Pid)
+	idle, err := procstat.Read(sd.cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func run(ctx context.Context, o options) (err error) {
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if m, err := readMem(sd.cmd.Process.Pid); err == nil {
+			if m, err := procstat.Read(sd.cmd.Process.Pid); err == nil {
 				peakDuring = max(peakDuring, m.RSS)
 			}
 			select {
@@ -135,7 +136,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	m, err := readMem(sd.cmd.Process.Pid)
+	m, err := procstat.Read(sd.cmd.Process.Pid)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shoal-p2p/shoal/internal/procstat"
 )
 
 type config struct {
@@ -92,7 +94,7 @@ func run(c config, target string) error {
 	for i := range hashes {
 		hashes[i] = infoHash(i)
 	}
-	base := memKB(c.pid, "VmRSS")
+	base := memKB(c.pid, false)
 
 	total := c.torrents * c.peers
 	var next atomic.Int64
@@ -105,7 +107,7 @@ func run(c config, target string) error {
 	if err != nil {
 		return err
 	}
-	hwm := memKB(c.pid, "VmHWM")
+	hwm := memKB(c.pid, true)
 	fmt.Printf("%s: fill %d announces in %.2fs = %.0f/s (lost %d, errors %d)\n", c.label, fill.ok, fill.secs, fill.rate(), fill.lost, fill.errs)
 	fmt.Printf("%s: steady %d announces in %.2fs = %.0f/s (lost %d, errors %d)\n", c.label, steady.ok, steady.secs, steady.rate(), steady.lost, steady.errs)
 	perPeer := 0.0
@@ -320,20 +322,18 @@ func scrapeAll(c config, hashes [][20]byte) (int, error) {
 	return total, nil
 }
 
-// memKB reads a "Vm..." line of /proc/PID/status in KiB (0 if unknown).
-func memKB(pid int, field string) int {
+// memKB reads pid's current (VmRSS) or peak (VmHWM) resident KiB, 0 if
+// unknown (no --pid, or the process is gone).
+func memKB(pid int, peak bool) int {
 	if pid <= 0 {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	m, err := procstat.Read(pid)
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			return n
-		}
+	if peak {
+		return int(m.HWM)
 	}
-	return 0
+	return int(m.RSS)
 }

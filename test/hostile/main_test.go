@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-p2p/shoal/internal/procstat"
 	"github.com/shoal-p2p/shoal/test/clients"
 )
 
@@ -174,22 +175,13 @@ func (f *fixture) NumPieces() int { return (len(f.Data) + f.PieceLen - 1) / f.Pi
 
 // ---------------------------------------------------------------- processes
 
-// rssKiB reads VmRSS of a process from /proc (0 if unreadable).
+// rssKiB reads VmRSS of a process in KiB (0 if unreadable).
 func rssKiB(pid int) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	m, err := procstat.Read(pid)
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				return n
-			}
-		}
-	}
-	return 0
+	return m.RSS
 }
 
 // waitFor polls f every 50 ms until it returns true or timeout passes.
