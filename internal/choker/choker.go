@@ -7,9 +7,14 @@
 //     that deserve them most. While leeching that is the peers that upload
 //     to us fastest (DownloadRate): we reciprocate. Snubbed peers (nothing
 //     received for a minute although we asked) are excluded. While seeding
-//     it is the peers we upload to fastest (UploadRate), which spreads the
-//     data quickly. Equal rates keep peers that were already unchoked, then
-//     are broken at random, so zero-rate peers do not flap.
+//     it is the peers that hold the least of the torrent (Have, compared in
+//     steps of 1 %): a seed gets nothing back, so its upload goes where it
+//     evens out the swarm. Newcomers get pieces to trade, and peers that
+//     fell behind catch up instead of finishing long after the rest. As the
+//     served peers catch up they lose their slots, so the caller runs
+//     seeding rounds more often than leeching ones. Equal scores keep peers
+//     that were already unchoked, then are broken at random, so peers do
+//     not flap.
 //   - One optimistic slot goes to a random other interested peer, with
 //     peers connected for less than NewPeerAge weighted 3x: it gives
 //     newcomers and free-riders a chance to show what they upload, and finds
@@ -43,6 +48,7 @@ type Peer struct {
 	Interested   bool    // the peer wants our data
 	DownloadRate float64 // bytes/s it sent us recently
 	UploadRate   float64 // bytes/s we sent it recently
+	Have         float64 // fraction of the torrent it holds, 0..1 (ranks peers while seeding)
 	Snubbed      bool    // sent us nothing for 60 s while we wanted data from it
 	ConnectedAt  time.Time
 }
@@ -111,6 +117,15 @@ func (c *Choker) rotateAfter() time.Duration {
 	return time.Duration(c.cfg.OptimisticRounds)*c.cfg.Round - c.cfg.Round/10
 }
 
+// haveStep is a peer's share of the torrent in whole percent, so peers a
+// few pieces apart count as equal and keep their slots.
+func haveStep(h float64) float64 {
+	if math.IsNaN(h) || h < 0 {
+		return 0
+	}
+	return math.Floor(min(h, 1) * 100)
+}
+
 func rate(r float64) float64 {
 	if math.IsNaN(r) || r < 0 {
 		return 0
@@ -140,7 +155,7 @@ func (c *Choker) Round(now time.Time, seeding bool, peers []Peer) Decision {
 	c.rng.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
 	score := func(p Peer) float64 {
 		if seeding {
-			return rate(p.UploadRate)
+			return -haveStep(p.Have) // the least complete first
 		}
 		return rate(p.DownloadRate)
 	}

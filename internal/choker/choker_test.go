@@ -44,15 +44,49 @@ func TestReciprocateTopUploaders(t *testing.T) {
 	}
 }
 
-func TestSeedingRanksByUploadRate(t *testing.T) {
+func TestSeedingRanksLeastCompleteFirst(t *testing.T) {
 	var peers []Peer
 	for i := range 8 {
-		peers = append(peers, old(PeerID(i), float64(i*1000), float64(8-i)*1000))
+		p := old(PeerID(i), float64(i*1000), float64(i)*1000) // upload rates no longer matter
+		p.Have = float64(i) / 8
+		peers = append(peers, p)
 	}
 	peers[1].Snubbed = true // meaningless while seeding
-	d := newChoker(1).Round(t0, true, peers)
+	c := newChoker(1)
+	d := c.Round(t0, true, peers)
 	if got := regular(d); !slices.Equal(got, []PeerID{0, 1, 2, 3}) {
-		t.Fatalf("seeding regular slots %v, want fastest-upload 0-3", got)
+		t.Fatalf("seeding regular slots %v, want the least complete 0-3", got)
+	}
+	// The served peers catch up: 0 and 1 overtake 6 and 7, so the slots
+	// move on to 4 and 5 at the next round.
+	peers[0].Have, peers[1].Have = 0.99, 1
+	d = c.Round(t0.Add(3*time.Second), true, peers)
+	if got := regular(d); !slices.Equal(got, []PeerID{2, 3, 4, 5}) {
+		t.Fatalf("after 0 and 1 caught up: regular slots %v, want 2-5", got)
+	}
+}
+
+func TestSeedingKeepsSlotsWithinAPercent(t *testing.T) {
+	peers := []Peer{old(1, 0, 0), old(2, 0, 0), old(3, 0, 0)}
+	peers[0].Have, peers[1].Have, peers[2].Have = 0.501, 0.503, 0.80
+	c := newChoker(3)
+	c.cfg.Slots = 1
+	first := regular(c.Round(t0, true, peers))
+	if len(first) != 1 || first[0] == 3 {
+		t.Fatalf("regular %v, want one of the peers at 50 %%", first)
+	}
+	// The served peer gains a few pieces but stays within the same percent
+	// as the other: it keeps the slot, however often rounds run.
+	for i := range 20 {
+		peers[first[0]-1].Have += 0.0002
+		if got := regular(c.Round(t0.Add(time.Duration(i+1)*3*time.Second), true, peers)); !slices.Equal(got, first) {
+			t.Fatalf("round %d: regular %v, want %v kept", i+1, got, first)
+		}
+	}
+	// Once a whole percent ahead, it yields to the other.
+	peers[first[0]-1].Have = 0.52
+	if got := regular(c.Round(t0.Add(time.Minute), true, peers)); slices.Equal(got, first) {
+		t.Fatalf("a peer a percent ahead kept the slot: %v", got)
 	}
 }
 

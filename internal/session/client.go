@@ -37,7 +37,7 @@ type Config struct {
 	MaxPeers     int             // connections per torrent (default 60)
 	MaxHalfOpen  int             // outgoing connection attempts at once, per torrent (default 16)
 	UploadSlots  int             // regular tit-for-tat unchoke slots (default 4)
-	SeedSlots    int             // regular unchoke slots while seeding, ranked by upload rate (default 8)
+	SeedSlots    int             // regular unchoke slots while seeding, the least complete peers first, every 3 s (default 8)
 	AnnounceIP   netip.Addr      // optional ip= for trackers
 	DHT          DHT             // nil = no DHT
 	MaxConns     int             // connections over all torrents (default 500)

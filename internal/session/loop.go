@@ -17,12 +17,15 @@ import (
 )
 
 const (
-	blockSize       = 16 << 10
-	chokeInterval   = 10 * time.Second
-	resumeInterval  = 20 * time.Second
-	snubTimeout     = 60 * time.Second
-	requestTimeout  = 30 * time.Second
-	maxDialFailures = 5
+	blockSize     = 16 << 10
+	chokeInterval = 10 * time.Second
+	// seedChokeInterval is the round length while seeding: the slots go to
+	// the least complete peers, which change as the served ones catch up.
+	seedChokeInterval = 3 * time.Second
+	resumeInterval    = 20 * time.Second
+	snubTimeout       = 60 * time.Second
+	requestTimeout    = 30 * time.Second
+	maxDialFailures   = 5
 )
 
 // run is the owner loop: the only goroutine that touches the torrent's state.
@@ -95,6 +98,9 @@ func (t *Torrent) run(ctx context.Context) {
 		case now := <-second.C:
 			t.retryStorage(now)
 			t.tick(now)
+			if t.isComplete() && now.Sub(t.lastRound) >= seedChokeInterval-time.Second/10 {
+				t.rechoke(now)
+			}
 			if ticks%fileWatchEvery == 0 {
 				t.watchFiles()
 			}
@@ -202,13 +208,14 @@ func (t *Torrent) rechoke(now time.Time) {
 		byPID[id] = ps
 		list = append(list, choker.Peer{
 			ID: id, Interested: ps.peerInterested, DownloadRate: ps.downRate, UploadRate: ps.upRate,
-			Snubbed: ps.snubbed, ConnectedAt: ps.connectedAt,
+			Snubbed: ps.snubbed, ConnectedAt: ps.connectedAt, Have: ps.haveShare(t.info.NumPieces()),
 		})
 	}
 	ch := t.choke
 	if t.isComplete() {
 		ch = t.seedChoke
 	}
+	t.lastRound = now
 	d := ch.Round(now, t.isComplete(), list)
 	unchoke := make(map[choker.PeerID]bool, len(d.Unchoked))
 	for _, id := range d.Unchoked {

@@ -63,6 +63,15 @@ type peerState struct {
 	sendq            *peer.SendQueue // kernel send queue sized to the upload rate
 }
 
+// haveShare is the fraction of the torrent's n pieces the peer has told us
+// it holds.
+func (ps *peerState) haveShare(n int) float64 {
+	if n <= 0 || ps.have.Len() == 0 {
+		return 0
+	}
+	return float64(ps.have.Count()) / float64(n)
+}
+
 // updateRates folds the last second's bytes into the smoothed rates and
 // returns the bytes uploaded since the previous call.
 func (ps *peerState) updateRates() (uploaded int64) {

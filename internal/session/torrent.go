@@ -110,7 +110,7 @@ type Torrent struct {
 	// owned by the run loop
 	pick         *picker.Picker
 	choke        *choker.Choker // tit-for-tat while downloading
-	seedChoke    *choker.Choker // while seeding: more slots, ranked by upload rate
+	seedChoke    *choker.Choker // while seeding: more slots, the least complete peers first
 	wasted       int64          // bytes of blocks that arrived twice (endgame)
 	have         bitfield.Bitfield
 	peers        map[*peer.Conn]*peerState
@@ -126,6 +126,7 @@ type Torrent struct {
 	hashBacklog  []int
 	hashFails    int
 	rounds       []ChokeRound // the last maxRounds tit-for-tat rounds
+	lastRound    time.Time    // when rechoke last ran
 	dirty        bool         // have changed since last resume save
 	saving       bool
 	diskErr      error             // last storage error; downloading is paused while set
