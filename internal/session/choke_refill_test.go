@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shoal-p2p/shoal/internal/bitfield"
+	"github.com/shoal-p2p/shoal/internal/metainfo"
 	"github.com/shoal-p2p/shoal/internal/wire"
 )
 
@@ -37,25 +38,36 @@ func within(ch <-chan struct{}, d time.Duration) bool {
 	}
 }
 
-// TestSeedRefillsFreedSlot: a seed with one regular slot (plus the
-// optimistic one) serves two of three interested peers. When one of the
-// two disconnects (a finished peer leaves without "not interested"), the
-// third is unchoked at once, not at the next 10 s round.
-func TestSeedRefillsFreedSlot(t *testing.T) {
+// oneSlotSeed starts a client seeding a fresh torrent of size bytes in
+// 16 KiB pieces with one regular seeding slot (plus the optimistic one); it
+// stops when the test ends.
+func oneSlotSeed(t *testing.T, size int) (*Client, *metainfo.MetaInfo) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
-	mi, _ := makeTorrent(t, dir, 64<<10, 16<<10)
+	mi, _ := makeTorrent(t, dir, size, 16<<10)
 	s, err := NewClient(Config{Listen: "127.0.0.1:0", SeedSlots: 1})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	go s.Run(ctx)
 	tor, err := s.Add(ctx, mi, Options{Root: dir, NoTrackers: true})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	defer stopAll(t, cancel, tor)
+	t.Cleanup(func() { stopAll(t, cancel, tor) })
 	waitDone(t, tor, 10*time.Second)
+	return s, mi
+}
+
+// TestSeedRefillsFreedSlot: a seed with one regular slot (plus the
+// optimistic one) serves two of three interested peers. When one of the
+// two disconnects (a finished peer leaves without "not interested"), the
+// third is unchoked at once, not at the next 10 s round.
+func TestSeedRefillsFreedSlot(t *testing.T) {
+	s, mi := oneSlotSeed(t, 64<<10)
 	var ps []*rawHP
 	var evs []<-chan struct{}
 	for i := range 3 {
@@ -125,21 +137,8 @@ func eventually(d time.Duration, f func() bool) bool {
 // ranking by upload rate did: nobody downloads here), the 0 % and the 50 %
 // peer could not both be unchoked, one slot being the optimistic one.
 func TestSeedServesLeastCompletePeers(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	dir := t.TempDir()
 	const pieces = 100
-	mi, _ := makeTorrent(t, dir, pieces*16<<10, 16<<10)
-	s, err := NewClient(Config{Listen: "127.0.0.1:0", SeedSlots: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Run(ctx)
-	tor, err := s.Add(ctx, mi, Options{Root: dir, NoTrackers: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stopAll(t, cancel, tor)
-	waitDone(t, tor, 10*time.Second)
+	s, mi := oneSlotSeed(t, pieces*16<<10)
 
 	holding := []int{80, 0, 50}
 	var ps []*rawHP
