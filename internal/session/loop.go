@@ -98,8 +98,8 @@ func (t *Torrent) run(ctx context.Context) {
 		case now := <-second.C:
 			t.retryStorage(now)
 			t.tick(now)
-			if t.isComplete() && now.Sub(t.lastRound) >= seedChokeInterval-time.Second/10 {
-				t.rechoke(now)
+			if t.isComplete() && now.Sub(t.lastRound) >= seedChokeInterval-time.Second/10 && t.anyInterested() {
+				t.rechoke(now) // a seed nobody wants data from keeps the 10 s rounds
 			}
 			if ticks%fileWatchEvery == 0 {
 				t.watchFiles()
@@ -231,6 +231,16 @@ func (t *Torrent) rechoke(now time.Time) {
 	if len(t.rounds) > maxRounds {
 		t.rounds = t.rounds[len(t.rounds)-maxRounds:]
 	}
+}
+
+// anyInterested reports whether some peer wants our data.
+func (t *Torrent) anyInterested() bool {
+	for _, ps := range t.peers {
+		if ps.peerInterested {
+			return true
+		}
+	}
+	return false
 }
 
 // busySlots is the number of unchoked peers that want our data (an
