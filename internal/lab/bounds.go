@@ -21,6 +21,8 @@ type Bounds struct {
 	DP2P float64
 	// DCS is max(N F/u_s, F/min d_i) in seconds.
 	DCS float64
+	// Upload is DP2P's aggregate upload term N F/(u_s + Σ u_i) in seconds.
+	Upload float64
 }
 
 // ComputeBounds returns d_P2P and d_cs for a file of fileBytes bytes, a
@@ -65,8 +67,9 @@ func ComputeBounds(fileBytes int64, serverMbit float64, peerUpMbit, downMbit []f
 	}
 	nf := float64(n) * f
 	return Bounds{
-		DP2P: max(f/serverMbit, downTerm, nf/sum),
-		DCS:  max(nf/serverMbit, downTerm),
+		DP2P:   max(f/serverMbit, downTerm, nf/sum),
+		DCS:    max(nf/serverMbit, downTerm),
+		Upload: nf / sum,
 	}, nil
 }
 

@@ -62,6 +62,13 @@ func TestComputeBoundsTerms(t *testing.T) {
 		if !near(b.DP2P, tc.dp2p, 1e-9) || !near(b.DCS, tc.dcs, 1e-9) {
 			t.Errorf("%s: got %+v, want d_P2P %v d_cs %v", tc.name, b, tc.dp2p, tc.dcs)
 		}
+		sum := tc.us
+		for _, u := range tc.up {
+			sum += u
+		}
+		if want := 100 * float64(len(tc.up)) / sum; !near(b.Upload, want, 1e-9) || b.Upload > b.DP2P+1e-9 {
+			t.Errorf("%s: upload term %v, want %v (at most d_P2P %v)", tc.name, b.Upload, want, b.DP2P)
+		}
 	}
 }
 

@@ -266,8 +266,10 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	if len(ticks) > 1 {
 		stay := float64(cfg.N - cfg.Leave)
 		res.DeliveredAt = deliveredAt(ticks, stay*float64(cfg.FileBytes)*res.Floor, []float64{0.1, 0.5, 0.9})
-		if cfg.Leave == 0 && r.uplinkBound() {
-			res.Uplinks = accountUplinks(ticks, before, after, r.uplinkBytesPerSec(), cfg.MTU, cfg.N, cfg.FileBytes, res.FirstFinish, res.Seconds)
+		// The account explains T when the aggregate upload term is the bound.
+		if b := r.bounds; cfg.Leave == 0 && b.Upload >= b.DP2P*(1-1e-9) {
+			capBps := float64(cfg.N) * float64(cfg.FileBytes) / b.Upload
+			res.Uplinks = accountUplinks(ticks, before, after, capBps, cfg.MTU, cfg.N, cfg.FileBytes, res.FirstFinish, res.Seconds)
 		}
 	}
 	for i := range cfg.N {
@@ -429,21 +431,4 @@ func (r *run) result(finish []float64, before, after []Sent, wall float64) *Resu
 	}
 	res.PeerUtil /= float64(cfg.N)
 	return res
-}
-
-// uplinkBytesPerSec is u_s + Σ u_i in bytes per second.
-func (r *run) uplinkBytesPerSec() float64 {
-	sum := r.cfg.ServerMbit
-	for i := range r.cfg.N {
-		sum += r.cfg.PeerUp(i)
-	}
-	return sum * 1e6 / 8
-}
-
-// uplinkBound reports whether d_P2P is the aggregate upload term
-// N F/(u_s + Σ u_i), the case in which accounting the uplinks' bytes and idle
-// time explains T.
-func (r *run) uplinkBound() bool {
-	agg := float64(r.cfg.N) * float64(r.cfg.FileBytes) / r.uplinkBytesPerSec()
-	return agg >= r.bounds.DP2P*(1-1e-9)
 }
