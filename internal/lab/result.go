@@ -227,32 +227,35 @@ func accountUplinks(ts []tick, before, after []Sent, capBps float64, mtu, n int,
 	}
 	idle := total - u.BusySeconds
 	u.IdleBeforeFirst, u.IdleAfterFirst = idle, 0
-	if first > 0 && first < total && len(ts) > 1 {
-		sent := func(k tick) float64 {
-			s := float64(k.serverUp)
-			for _, v := range k.up {
-				s += float64(v)
-			}
-			return s
-		}
-		base := sent(ts[0])
-		at := -1.0
-		for i := 1; i < len(ts); i++ {
-			if ts[i].at >= first {
-				a, b := ts[i-1], ts[i]
-				v0, v1 := sent(a)-base, sent(b)-base
-				frac := 1.0
-				if b.at > a.at {
-					frac = (first - a.at) / (b.at - a.at)
-				}
-				at = v0 + frac*(v1-v0)
-				break
-			}
-		}
-		if at >= 0 {
-			u.IdleBeforeFirst = max(first-at/capBps, 0)
-			u.IdleAfterFirst = idle - u.IdleBeforeFirst
-		}
+	if at, ok := upSentAt(ts, first); ok && first > 0 && first < total {
+		u.IdleBeforeFirst = max(first-at/capBps, 0)
+		u.IdleAfterFirst = idle - u.IdleBeforeFirst
 	}
 	return u
+}
+
+// upSentAt returns the bytes all uplinks (server and peers) had sent by
+// time t since the first sample, interpolated linearly between samples;
+// false if the timeline does not reach t.
+func upSentAt(ts []tick, t float64) (float64, bool) {
+	sent := func(k tick) float64 {
+		s := float64(k.serverUp)
+		for _, v := range k.up {
+			s += float64(v)
+		}
+		return s
+	}
+	for i := 1; i < len(ts); i++ {
+		if ts[i].at < t {
+			continue
+		}
+		a, b := ts[i-1], ts[i]
+		v0, v1 := sent(a)-sent(ts[0]), sent(b)-sent(ts[0])
+		frac := 1.0
+		if b.at > a.at {
+			frac = (t - a.at) / (b.at - a.at)
+		}
+		return v0 + frac*(v1-v0), true
+	}
+	return 0, false
 }
