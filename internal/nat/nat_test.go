@@ -262,3 +262,55 @@ func TestUpgradeLoopback(t *testing.T) {
 	cancel()
 	<-served
 }
+
+// TestRendezvousObservedFirst: a peer's first frame from the rendezvous is
+// its OBSERVED, even when another peer asks to be connected to it the
+// instant it registers. Before the fix the rendezvous published a new
+// registration before writing its OBSERVED, so a PUNCH could overtake it
+// and the registration failed ("no OBSERVED (type 4)"); that cost a CI run
+// a whole punch round.
+func TestRendezvousObservedFirst(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := NewRendezvousServer("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { s.Serve(ctx); close(served) }()
+	lo := netip.MustParseAddr("127.0.0.1")
+	a, b := [20]byte{'a'}, [20]byte{'b'}
+	ra, err := Register(ctx, s.Addr().String(), lo, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	stop := make(chan struct{})
+	asking := make(chan struct{})
+	go func() { // A asks for B without pause; ERRORs ("unknown peer") are dropped unread
+		defer close(asking)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if ra.Connect(b) != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-asking }()
+	const tries = 300
+	for i := range tries {
+		rb, err := Register(ctx, s.Addr().String(), lo, b)
+		if err != nil {
+			t.Fatalf("registration %d of %d: %v", i+1, tries, err)
+		}
+		rb.Close()
+	}
+	if s.Punches.Load() == 0 {
+		t.Fatal("no PUNCH was sent: the test did not race CONNECT against REGISTER")
+	}
+	t.Logf("%d registrations, %d punches", tries, s.Punches.Load())
+}

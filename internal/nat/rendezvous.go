@@ -173,12 +173,17 @@ type rvPeer struct {
 }
 
 func (p *rvPeer) send(m rvMsg) error {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	return p.write(m)
+}
+
+// write sends m; the caller holds wmu.
+func (p *rvPeer) write(m rvMsg) error {
 	b, err := m.encode()
 	if err != nil {
 		return err
 	}
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
 	p.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	_, err = p.conn.Write(b)
 	return err
@@ -238,10 +243,15 @@ func (s *RendezvousServer) serve(ctx context.Context, c net.Conn) {
 	observed = netip.AddrPortFrom(observed.Addr().Unmap(), observed.Port())
 	p := &rvPeer{conn: c, observed: observed}
 	id := m.id
+	// Nothing may reach p before its OBSERVED: once p is in the map, another
+	// peer's CONNECT writes a PUNCH to it, so p's writer stays locked from
+	// before it is published until the OBSERVED is out.
+	p.wmu.Lock()
 	s.mu.Lock()
 	if len(s.peers) >= rvMaxPeers && s.peers[id] == nil {
 		s.mu.Unlock()
-		p.send(rvMsg{typ: rvError, text: "rendezvous full"})
+		p.write(rvMsg{typ: rvError, text: "rendezvous full"})
+		p.wmu.Unlock()
 		return
 	}
 	old := s.peers[id]
@@ -257,10 +267,12 @@ func (s *RendezvousServer) serve(ctx context.Context, c net.Conn) {
 		}
 		s.mu.Unlock()
 	}()
-	s.log.Info("rendezvous: registered", "observed", observed)
-	if p.send(rvMsg{typ: rvObserved, addr: observed}) != nil {
+	err = p.write(rvMsg{typ: rvObserved, addr: observed})
+	p.wmu.Unlock()
+	if err != nil {
 		return
 	}
+	s.log.Info("rendezvous: registered", "observed", observed)
 	for {
 		c.SetReadDeadline(time.Now().Add(rvReadTimeout))
 		m, err := readRV(c)
