@@ -57,7 +57,8 @@ loopback only unless told otherwise, and then --user and a password are required
 
 Behind a NAT, --relay HOST:PORT and/or --find-relays make the daemon reachable through
 shoal relays; --find-relays looks in the relay directory at the trackers of the public
-torrents it holds (and in the DHT) until it has found some, printing what it found.`,
+torrents it holds (and in the DHT) until it has found some, printing what it found,
+and replaces a found relay that stops working for 2 minutes.`,
 		Example: `  shoal daemon --data ~/Downloads
   shoal daemon --ui 127.0.0.1:9091 --data /srv/torrents --watch /srv/torrents/watch
   SHOAL_PASSWORD=secret shoal daemon --ui 0.0.0.0:9091 --user admin --host nas.local

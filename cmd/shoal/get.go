@@ -125,7 +125,8 @@ Behind a NAT or firewall that peers cannot connect through, add --relay HOST:POR
 directory at the torrent's trackers and in the DHT (relays list themselves there
 with shoal relay --directory-tracker/--dht), probes them and uses up to 3, printing
 "found relay ADDR via ..." for each; when none is found it says so and looks again
-every few minutes. --behind-nat uses the relays without first testing whether
+every few minutes. A found relay that stops working for 2 minutes is dropped and
+another is looked for. --behind-nat uses the relays without first testing whether
 peers can reach us directly.`,
 		Example: `  shoal seed -d ~/Videos movie.torrent
   shoal seed --listen 127.0.0.1:6881 -d /srv/data release.torrent

@@ -35,7 +35,13 @@ type ClientConfig struct {
 	// that Run waits for; it owns and must close the conn. The conn reads as if accepted from the
 	// outside peer, whose address RemoteAddr reports. Required.
 	OnConn func(net.Conn)
-	Logger *slog.Logger // nil = discard
+	// GiveUpAfter, when positive, drops a relay that has not given a
+	// working control connection (a WELCOME) for this long: its reconnects
+	// stop and OnGiveUp is called with its address. For found relays,
+	// which another can replace; 0 = keep trying for as long as Run runs.
+	GiveUpAfter time.Duration
+	OnGiveUp    func(relay string)
+	Logger      *slog.Logger // nil = discard
 }
 
 // Client keeps control connections to relays and turns their CONNECT
@@ -103,16 +109,27 @@ func (c *Client) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// keep reconnects to one relay for as long as ctx lives.
+// keep reconnects to one relay for as long as ctx lives, or until it has
+// not worked for cfg.GiveUpAfter.
 func (c *Client) keep(ctx context.Context, relay string, wg *sync.WaitGroup) {
 	delay := reconnectMin
+	lastUp := time.Now() // a relay is given to us working (or to be tried)
 	for ctx.Err() == nil {
 		start := time.Now()
-		wait, err := c.session(ctx, relay, wg)
+		wait, up, err := c.session(ctx, relay, wg)
 		c.mu.Lock()
 		delete(c.public, relay)
 		c.mu.Unlock()
 		if ctx.Err() != nil {
+			return
+		}
+		if up {
+			lastUp = time.Now()
+		} else if g := c.cfg.GiveUpAfter; g > 0 && time.Since(lastUp) >= g {
+			c.log.Info("giving up on relay", "relay", relay, "err", err, "not working for", time.Since(lastUp).Round(time.Second))
+			if c.cfg.OnGiveUp != nil {
+				c.cfg.OnGiveUp(relay)
+			}
 			return
 		}
 		if time.Since(start) > 2*reconnectMax {
@@ -132,12 +149,13 @@ func (c *Client) keep(ctx context.Context, relay string, wg *sync.WaitGroup) {
 }
 
 // session runs one control connection. It returns how long to wait before
-// the next one (0 = the backoff default) and why it ended.
-func (c *Client) session(ctx context.Context, relay string, wg *sync.WaitGroup) (time.Duration, error) {
+// the next one (0 = the backoff default), whether the relay welcomed us
+// (it works, even if it found us reachable directly) and why it ended.
+func (c *Client) session(ctx context.Context, relay string, wg *sync.WaitGroup) (time.Duration, bool, error) {
 	d := net.Dialer{Timeout: HelloTimeout}
 	nc, err := d.DialContext(ctx, "tcp", relay)
 	if err != nil {
-		return 0, fmt.Errorf("dial relay: %w", err)
+		return 0, false, fmt.Errorf("dial relay: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -151,28 +169,28 @@ func (c *Client) session(ctx context.Context, relay string, wg *sync.WaitGroup) 
 	}
 	frame, err := hello.Encode()
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	nc.SetDeadline(time.Now().Add(HelloTimeout + ProbeTimeout))
 	if _, err := nc.Write(append([]byte(Magic), frame...)); err != nil {
-		return 0, fmt.Errorf("send hello: %w", err)
+		return 0, false, fmt.Errorf("send hello: %w", err)
 	}
 	m, err := ReadMessage(nc)
 	if err != nil {
-		return 0, fmt.Errorf("read welcome: %w", err)
+		return 0, false, fmt.Errorf("read welcome: %w", err)
 	}
 	nc.SetDeadline(time.Time{})
 	switch {
 	case m.Type == MsgError:
-		return 0, fmt.Errorf("relay refused: %s (code %d)", m.Text, m.Code)
+		return 0, false, fmt.Errorf("relay refused: %s (code %d)", m.Text, m.Code)
 	case m.Type != MsgWelcome:
-		return 0, fmt.Errorf("relay sent %v, want WELCOME", m.Type)
+		return 0, false, fmt.Errorf("relay sent %v, want WELCOME", m.Type)
 	case m.Flags&FlagReachable != 0:
 		c.mu.Lock()
 		c.reachable = true
 		c.mu.Unlock()
 		c.log.Info("reachable directly: not using relay", "relay", relay, "seen as", m.Addr)
-		return recheckReachable, errors.New("reachable directly")
+		return recheckReachable, true, errors.New("reachable directly")
 	}
 	c.mu.Lock()
 	c.reachable = false
@@ -224,7 +242,7 @@ func (c *Client) session(ctx context.Context, relay string, wg *sync.WaitGroup) 
 		nc.SetReadDeadline(time.Now().Add(ReadTimeout))
 		m, err := ReadMessage(nc)
 		if err != nil {
-			return 0, err
+			return 0, true, err
 		}
 		switch m.Type {
 		case MsgConnect:
@@ -243,13 +261,13 @@ func (c *Client) session(ctx context.Context, relay string, wg *sync.WaitGroup) 
 			}()
 		case MsgPing:
 			if err := send(Message{Type: MsgPong}); err != nil {
-				return 0, err
+				return 0, true, err
 			}
 		case MsgPong:
 		case MsgError:
-			return 0, fmt.Errorf("relay error: %s (code %d)", m.Text, m.Code)
+			return 0, true, fmt.Errorf("relay error: %s (code %d)", m.Text, m.Code)
 		default:
-			return 0, fmt.Errorf("relay sent unexpected %v", m.Type)
+			return 0, true, fmt.Errorf("relay sent unexpected %v", m.Type)
 		}
 	}
 }

@@ -71,6 +71,10 @@ const (
 	// RelookupInterval is how long a peer waits at most before looking
 	// again while it has fewer relays than it wants.
 	RelookupInterval = 5 * time.Minute
+	// FoundRelayGiveUp is how long a found relay may fail to give us a
+	// working control connection before it is dropped and another is
+	// looked for. Relays given by hand are never dropped.
+	FoundRelayGiveUp = 2 * time.Minute
 	// LookupNumWant is the numwant of a lookup announce.
 	LookupNumWant = 50
 	// LookupLeft is the "left" of a lookup announce: non-zero, so that the

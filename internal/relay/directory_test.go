@@ -455,3 +455,141 @@ func TestFindRelaysLooksAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestClientGivesUpOnDeadRelay: a client with GiveUpAfter registers, the
+// relay goes away, and after failing to reconnect for GiveUpAfter the
+// client drops it, says which one, and its Run ends. Without GiveUpAfter
+// (a relay given by hand) it keeps trying.
+func TestClientGivesUpOnDeadRelay(t *testing.T) {
+	ctx, stopRelay := context.WithCancel(context.Background())
+	s := startRelayCtx(t, ctx, Config{})
+	addr := s.Addr().String()
+	gaveUp := make(chan string, 1)
+	mk := func(giveUp time.Duration) *Client {
+		c, err := NewClient(ClientConfig{
+			Relays: []string{addr}, BehindNAT: true, Logger: testLogger(),
+			Torrents: func() []Torrent { return nil }, OnConn: func(nc net.Conn) { nc.Close() },
+			GiveUpAfter: giveUp, OnGiveUp: func(r string) { gaveUp <- r },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	found, manual := mk(300*time.Millisecond), mk(0)
+	runCtx, stopClients := context.WithCancel(context.Background())
+	defer stopClients()
+	foundDone, manualDone := make(chan struct{}), make(chan struct{})
+	go func() { found.Run(runCtx); close(foundDone) }()
+	go func() { manual.Run(runCtx); close(manualDone) }()
+	publicAddr(t, found)
+	publicAddr(t, manual)
+	// a working relay outlives GiveUpAfter many times over
+	time.Sleep(time.Second)
+	select {
+	case r := <-gaveUp:
+		t.Fatalf("gave up on %s while it worked", r)
+	default:
+	}
+	stopRelay()
+	select {
+	case r := <-gaveUp:
+		if r != addr {
+			t.Fatalf("gave up on %q, want %q", r, addr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client did not give up on the dead relay")
+	}
+	select {
+	case <-foundDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not end after its only relay was dropped")
+	}
+	if len(found.Addrs()) != 0 {
+		t.Fatalf("dropped relay still listed: %v", found.Addrs())
+	}
+	select {
+	case <-manualDone:
+		t.Fatal("the client without GiveUpAfter stopped trying")
+	case <-time.After(1500 * time.Millisecond):
+	}
+	stopClients()
+	select {
+	case <-manualDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("relay client did not stop")
+	}
+}
+
+// TestFindRelaysReplacesLost: FindRelays with Lost hands out one relay,
+// and when that one is reported lost (and is gone) it looks again, skips
+// the dead one and hands out the other.
+func TestFindRelaysReplacesLost(t *testing.T) {
+	ctx1, stop1 := context.WithCancel(context.Background())
+	ctx2, stop2 := context.WithCancel(context.Background())
+	defer stop2()
+	s1, s2 := startRelayCtx(t, ctx1, Config{}), startRelayCtx(t, ctx2, Config{})
+	u, _ := compactTracker(t, func() []netip.AddrPort { return []netip.AddrPort{mainAddr(s1), mainAddr(s2)} })
+	var mu sync.Mutex
+	var msgs []string
+	used := make(chan []Found, 4)
+	lost := make(chan netip.AddrPort)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		FindRelays(ctx, FinderConfig{
+			Trackers: func() []string { return []string{u} }, Port: 6881, Max: 1,
+			Interval: 10 * time.Millisecond, Lost: lost, Logger: testLogger(),
+			Notify: func(m string) { mu.Lock(); msgs = append(msgs, m); mu.Unlock() },
+		}, func(f []Found) { used <- f })
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("FindRelays did not end with its context")
+		}
+	}()
+	next := func() Found {
+		t.Helper()
+		select {
+		case f := <-used:
+			if len(f) != 1 {
+				t.Fatalf("used %v, want one relay", f)
+			}
+			return f[0]
+		case <-time.After(20 * time.Second):
+			t.Fatal("no relay handed out")
+		}
+		return Found{}
+	}
+	first := next()
+	stopFirst, alive := stop1, s2
+	if first.Addr == mainAddr(s2) {
+		stopFirst, alive = stop2, s1
+	}
+	stopFirst()
+	waitFor(t, "the first relay to stop", func() bool { return Probe(context.Background(), first.Addr) != nil })
+	select {
+	case lost <- first.Addr:
+	case <-time.After(10 * time.Second):
+		t.Fatal("FindRelays did not take the lost relay")
+	}
+	second := next()
+	if second.Addr != mainAddr(alive) {
+		t.Fatalf("replacement %v, want %v", second.Addr, mainAddr(alive))
+	}
+	select {
+	case f := <-used:
+		t.Fatalf("a third relay handed out: %v", f)
+	case <-time.After(300 * time.Millisecond):
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := fmt.Sprintf("relay %s stopped working; looking for another", first.Addr)
+	if !slices.Contains(msgs, want) {
+		t.Fatalf("messages %q, want %q", msgs, want)
+	}
+}

@@ -37,6 +37,11 @@ type FinderConfig struct {
 	// tracker announce of it (0 = LookupTrackerTimeout), and Interval is
 	// the wait between lookups while relays are missing (0 = RelookupInterval).
 	Timeout, TrackerTimeout, Interval time.Duration
+	// Lost, when set, receives relays that FindRelays handed out and that
+	// have stopped working (see ClientConfig.GiveUpAfter): FindRelays then
+	// counts them out and looks for others, and keeps running until ctx
+	// ends. Without it, FindRelays returns once it has found Max relays.
+	Lost <-chan netip.AddrPort
 	// Notify receives one-line messages meant for the user (relay found,
 	// none found); nil = they are logged at Info.
 	Notify func(msg string)
@@ -262,6 +267,7 @@ func (cfg *FinderConfig) trackerLookup(ctx context.Context, u string) ([]netip.A
 // goroutine). It looks again while relays are missing: after FirstRelookup,
 // then after twice as long each time, up to every cfg.Interval,
 // and tells the user (cfg.Notify) what it found, or that it found nothing.
+// With cfg.Lost it also replaces relays that stop working, until ctx ends.
 func FindRelays(ctx context.Context, cfg FinderConfig, use func([]Found)) {
 	cfg.defaults()
 	cfg.Exclude = slices.Clone(cfg.Exclude) // appended to below: not the caller's array
@@ -270,40 +276,49 @@ func FindRelays(ctx context.Context, cfg FinderConfig, use func([]Found)) {
 	wait := min(FirstRelookup, cfg.Interval) // a DHT node may still be joining at first
 	first := true
 	for ctx.Err() == nil {
-		c := cfg
-		c.Max = want - got
-		found, err := Lookup(ctx, c)
-		if ctx.Err() != nil {
-			return
+		var again <-chan time.Time // nil while we have enough: wait for a loss
+		if got < want {
+			c := cfg
+			c.Max = want - got
+			found, err := Lookup(ctx, c)
+			if ctx.Err() != nil {
+				return
+			}
+			for _, f := range found {
+				cfg.Notify(fmt.Sprintf("found relay %s via %s", f.Addr, f.Via))
+				cfg.Exclude = append(cfg.Exclude, f.Addr.String())
+			}
+			if len(found) > 0 {
+				got += len(found)
+				use(found)
+			}
+			switch {
+			case got >= want && cfg.Lost == nil:
+				return
+			case got >= want:
+			case got == 0 && first && cfg.DHT != nil:
+				// the DHT node has likely not joined yet: not worth alarming anyone
+				cfg.Logger.Debug("relay lookup: nothing found yet", "err", err, "retry in", wait)
+			case got == 0:
+				cfg.Notify(fmt.Sprintf("%v; looking again in %v", err, wait))
+			default:
+				cfg.Logger.Debug("relay lookup: fewer relays than wanted", "have", got, "want", want, "err", err)
+			}
+			if got < want {
+				again = time.After(wait) // collected once it fires or is dropped (Go 1.23 timers)
+				wait = min(wait*2, cfg.Interval)
+			}
+			first = false
 		}
-		for _, f := range found {
-			cfg.Notify(fmt.Sprintf("found relay %s via %s", f.Addr, f.Via))
-			cfg.Exclude = append(cfg.Exclude, f.Addr.String())
-		}
-		if len(found) > 0 {
-			got += len(found)
-			use(found)
-		}
-		if got >= want {
-			return
-		}
-		switch {
-		case got == 0 && first && cfg.DHT != nil:
-			// the DHT node has likely not joined yet: not worth alarming anyone
-			cfg.Logger.Debug("relay lookup: nothing found yet", "err", err, "retry in", wait)
-		case got == 0:
-			cfg.Notify(fmt.Sprintf("%v; looking again in %v", err, wait))
-		default:
-			cfg.Logger.Debug("relay lookup: fewer relays than wanted", "have", got, "want", want, "err", err)
-		}
-		t := time.NewTimer(wait)
-		wait = min(wait*2, cfg.Interval)
-		first = false
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
-		case <-t.C:
+		case <-again:
+		case a := <-cfg.Lost:
+			got--
+			cfg.Exclude = slices.DeleteFunc(cfg.Exclude, func(e string) bool { return e == a.String() })
+			cfg.Notify(fmt.Sprintf("relay %s stopped working; looking for another", a))
+			wait = min(FirstRelookup, cfg.Interval)
 		}
 	}
 }

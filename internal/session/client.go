@@ -52,6 +52,10 @@ type Config struct {
 	// port-preserving NATs meet by TCP simultaneous open. The listener then
 	// shares its port (SO_REUSEPORT). For peers behind a NAT.
 	PunchPeers bool
+	// RelayGiveUp: a relay found in the relay directory that has not
+	// worked for this long is dropped and another is looked for
+	// (0 = relay.FoundRelayGiveUp). Relays given by hand are kept.
+	RelayGiveUp time.Duration
 }
 
 // Client is one BitTorrent session: a listener and the torrents it serves.

@@ -21,7 +21,13 @@ func (c *Client) ServeRelayed(ctx context.Context, nc net.Conn) { c.handleIncomi
 // connect to our listen port, and when that works we do not use it.
 // The returned relay.Client reports the public addresses (Addrs).
 func (c *Client) UseRelays(ctx context.Context, addrs []string, behindNAT bool) (*relay.Client, error) {
-	rc, err := relay.NewClient(relay.ClientConfig{
+	return c.useRelays(ctx, addrs, behindNAT, nil)
+}
+
+// useRelays is UseRelays; with onGiveUp set, a relay that has not worked
+// for Config.RelayGiveUp is dropped and passed to onGiveUp.
+func (c *Client) useRelays(ctx context.Context, addrs []string, behindNAT bool, onGiveUp func(string)) (*relay.Client, error) {
+	cfg := relay.ClientConfig{
 		Relays: addrs, PeerID: c.peerID, ListenPort: c.port, BehindNAT: behindNAT,
 		Torrents: c.relayTorrents,
 		OnConn: func(nc net.Conn) {
@@ -29,7 +35,14 @@ func (c *Client) UseRelays(ctx context.Context, addrs []string, behindNAT bool) 
 			c.handleIncoming(ctx, nc)
 		},
 		Logger: c.log.With("room", "relay"),
-	})
+	}
+	if onGiveUp != nil {
+		cfg.GiveUpAfter, cfg.OnGiveUp = c.cfg.RelayGiveUp, onGiveUp
+		if cfg.GiveUpAfter <= 0 {
+			cfg.GiveUpAfter = relay.FoundRelayGiveUp
+		}
+	}
+	rc, err := relay.NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/shoal-p2p/shoal/internal/relay"
 )
@@ -35,9 +36,11 @@ func (c *Client) RelayDirectoryTrackers() []string {
 
 // FindRelays uses the relays at manual (HOST:PORT, may be empty) at once, and
 // looks in the relay directory (our public torrents' trackers and, when
-// attached, the DHT) for up to want more (0 = relay.DefaultMaxRelays) until
-// it has them or ctx ends, looking again every relay.RelookupInterval; every
-// relay found is used like one given by hand (UseRelays). notify receives
+// attached, the DHT) for up to want more (0 = relay.DefaultMaxRelays),
+// looking again every relay.RelookupInterval while it has fewer; every
+// relay found is used like one given by hand (UseRelays), except that one
+// that stops working for Config.RelayGiveUp is dropped and replaced by
+// another from the directory, for as long as ctx lives. notify receives
 // one-line messages for the user (relay found, none found); nil = logged.
 // Only an error with the manual relays is returned; the lookup runs on a
 // goroutine that ends with ctx.
@@ -54,12 +57,24 @@ func (c *Client) FindRelays(ctx context.Context, manual []string, want int, behi
 	if c.cfg.DHT != nil {
 		cfg.DHT = c.cfg.DHT
 	}
+	lost := make(chan netip.AddrPort)
+	cfg.Lost = lost
+	giveUp := func(addr string) {
+		a, err := netip.ParseAddrPort(addr)
+		if err != nil {
+			return // found relays are written from netip.AddrPort: cannot happen
+		}
+		select {
+		case lost <- a:
+		case <-ctx.Done():
+		}
+	}
 	go relay.FindRelays(ctx, cfg, func(found []relay.Found) {
 		addrs := make([]string, len(found))
 		for i, f := range found {
 			addrs[i] = f.Addr.String()
 		}
-		if _, err := c.UseRelays(ctx, addrs, behindNAT); err != nil {
+		if _, err := c.useRelays(ctx, addrs, behindNAT, giveUp); err != nil {
 			c.log.Warn("using found relays", "relays", addrs, "err", err)
 		}
 	})
