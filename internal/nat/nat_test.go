@@ -202,6 +202,26 @@ func TestParseRoutes(t *testing.T) {
 	}
 }
 
+// startRendezvous runs a rendezvous on loopback until ctx ends; the test's
+// cleanup waits for it (cancel ctx before the test returns).
+func startRendezvous(t *testing.T, ctx context.Context) *RendezvousServer {
+	t.Helper()
+	s, err := NewRendezvousServer("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { s.Serve(ctx); close(served) }()
+	t.Cleanup(func() {
+		select {
+		case <-served:
+		case <-time.After(10 * time.Second):
+			t.Error("rendezvous did not stop")
+		}
+	})
+	return s
+}
+
 // TestUpgradeLoopback: two peers register with a rendezvous on loopback
 // and get a direct connection by simultaneous open from their registered
 // ports; a peer that never registers makes the other fall back, counted.
@@ -211,12 +231,7 @@ func TestParseRoutes(t *testing.T) {
 func TestUpgradeLoopback(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := NewRendezvousServer("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { s.Serve(ctx); close(served) }()
+	s := startRendezvous(t, ctx)
 	a, b := [20]byte{'a'}, [20]byte{'b'}
 	lo := netip.MustParseAddr("127.0.0.1")
 	var ctr Counters
@@ -254,13 +269,11 @@ func TestUpgradeLoopback(t *testing.T) {
 	}
 	// the peer never shows up: no PUNCH, fallback counted
 	var lone Counters
-	_, err = Upgrade(ctx, UpgradeConfig{Rendezvous: s.Addr().String(), LocalIP: lo, Self: a, Peer: [20]byte{'z'}, Initiator: true,
+	_, err := Upgrade(ctx, UpgradeConfig{Rendezvous: s.Addr().String(), LocalIP: lo, Self: a, Peer: [20]byte{'z'}, Initiator: true,
 		Rounds: 2, Window: 200 * time.Millisecond, Pause: 10 * time.Millisecond, Counters: &lone})
 	if !errors.Is(err, ErrPunchFailed) || lone.Attempts.Load() != 2 || lone.Fallbacks.Load() != 1 || lone.Successes.Load() != 0 {
 		t.Fatalf("lone upgrade: %v, counters %d/%d/%d", err, lone.Attempts.Load(), lone.Successes.Load(), lone.Fallbacks.Load())
 	}
-	cancel()
-	<-served
 }
 
 // TestRendezvousObservedFirst: a peer's first frame from the rendezvous is
@@ -272,12 +285,7 @@ func TestUpgradeLoopback(t *testing.T) {
 func TestRendezvousObservedFirst(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := NewRendezvousServer("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { s.Serve(ctx); close(served) }()
+	s := startRendezvous(t, ctx)
 	lo := netip.MustParseAddr("127.0.0.1")
 	a, b := [20]byte{'a'}, [20]byte{'b'}
 	ra, err := Register(ctx, s.Addr().String(), lo, a)

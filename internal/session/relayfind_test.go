@@ -60,6 +60,24 @@ func startListedRelay(t *testing.T, u string, portMin uint16) (rs *relay.Server,
 	return rs, stop
 }
 
+// notices collects the one-line messages FindRelays has for the user.
+type notices struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (n *notices) add(m string) {
+	n.mu.Lock()
+	n.msgs = append(n.msgs, m)
+	n.mu.Unlock()
+}
+
+func (n *notices) all() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.msgs)
+}
+
 // TestFindRelaysFromTorrentTrackers: a relay lists itself at a real tracker;
 // a client whose public torrent uses that tracker finds the relay there,
 // registers with it, and never asks its private torrent's tracker.
@@ -96,25 +114,18 @@ func TestFindRelaysFromTorrentTrackers(t *testing.T) {
 	if got := c.RelayDirectoryTrackers(); !slices.Equal(got, []string{u}) {
 		t.Fatalf("RelayDirectoryTrackers = %q, want only the public torrent's %q", got, u)
 	}
-	var mu sync.Mutex
-	var msgs []string
-	if err := c.FindRelays(ctx, nil, 1, true, func(m string) {
-		mu.Lock()
-		msgs = append(msgs, m)
-		mu.Unlock()
-	}); err != nil {
+	var notes notices
+	if err := c.FindRelays(ctx, nil, 1, true, notes.add); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for rs.Stats().Peers == 0 {
 		if time.Now().After(deadline) {
-			mu.Lock()
-			t.Fatalf("the client did not register with the relay; messages %q", msgs)
+			t.Fatalf("the client did not register with the relay; messages %q", notes.all())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	msgs := notes.all()
 	if len(msgs) == 0 || !strings.HasPrefix(msgs[0], "found relay "+rs.Addr().String()+" via tracker ") {
 		t.Fatalf("messages %q", msgs)
 	}
@@ -140,13 +151,8 @@ func TestFoundRelayReplacedWhenItDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopAll(t, cancel, tor)
-	var mu sync.Mutex
-	var msgs []string
-	if err := c.FindRelays(ctx, nil, 1, true, func(m string) {
-		mu.Lock()
-		msgs = append(msgs, m)
-		mu.Unlock()
-	}); err != nil {
+	var notes notices
+	if err := c.FindRelays(ctx, nil, 1, true, notes.add); err != nil {
 		t.Fatal(err)
 	}
 	waitRegistered := func(what string, cond func() bool) {
@@ -154,9 +160,7 @@ func TestFoundRelayReplacedWhenItDies(t *testing.T) {
 		deadline := time.Now().Add(20 * time.Second)
 		for !cond() {
 			if time.Now().After(deadline) {
-				mu.Lock()
-				defer mu.Unlock()
-				t.Fatalf("%s; messages %q", what, msgs)
+				t.Fatalf("%s; messages %q", what, notes.all())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -171,8 +175,7 @@ func TestFoundRelayReplacedWhenItDies(t *testing.T) {
 	}
 	stopFirst()
 	waitRegistered("the client did not move to the other relay", func() bool { return other.Stats().Peers == 1 })
-	mu.Lock()
-	defer mu.Unlock()
+	msgs := notes.all()
 	want := "relay " + first.Addr().String() + " stopped working; looking for another"
 	if !slices.Contains(msgs, want) || !strings.HasPrefix(msgs[len(msgs)-1], "found relay "+other.Addr().String()+" via tracker ") {
 		t.Fatalf("messages %q, want %q and then the other relay found", msgs, want)
