@@ -533,7 +533,7 @@ func TestFindRelaysReplacesLost(t *testing.T) {
 	var mu sync.Mutex
 	var msgs []string
 	used := make(chan []Found, 4)
-	lost := make(chan netip.AddrPort)
+	lost := make(chan string)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -573,7 +573,7 @@ func TestFindRelaysReplacesLost(t *testing.T) {
 	stopFirst()
 	waitFor(t, "the first relay to stop", func() bool { return Probe(context.Background(), first.Addr) != nil })
 	select {
-	case lost <- first.Addr:
+	case lost <- first.Addr.String():
 	case <-time.After(10 * time.Second):
 		t.Fatal("FindRelays did not take the lost relay")
 	}

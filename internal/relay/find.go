@@ -38,10 +38,11 @@ type FinderConfig struct {
 	// the wait between lookups while relays are missing (0 = RelookupInterval).
 	Timeout, TrackerTimeout, Interval time.Duration
 	// Lost, when set, receives relays that FindRelays handed out and that
-	// have stopped working (see ClientConfig.GiveUpAfter): FindRelays then
-	// counts them out and looks for others, and keeps running until ctx
-	// ends. Without it, FindRelays returns once it has found Max relays.
-	Lost <-chan netip.AddrPort
+	// have stopped working (see ClientConfig.GiveUpAfter), as the HOST:PORT
+	// of Found.Addr: FindRelays then counts them out and looks for others,
+	// and keeps running until ctx ends. Without it, FindRelays returns once
+	// it has found Max relays.
+	Lost <-chan string
 	// Notify receives one-line messages meant for the user (relay found,
 	// none found); nil = they are logged at Info.
 	Notify func(msg string)
@@ -316,7 +317,7 @@ func FindRelays(ctx context.Context, cfg FinderConfig, use func([]Found)) {
 		case <-again:
 		case a := <-cfg.Lost:
 			got--
-			cfg.Exclude = slices.DeleteFunc(cfg.Exclude, func(e string) bool { return e == a.String() })
+			cfg.Exclude = slices.DeleteFunc(cfg.Exclude, func(e string) bool { return e == a })
 			cfg.Notify(fmt.Sprintf("relay %s stopped working; looking for another", a))
 			wait = min(FirstRelookup, cfg.Interval)
 		}

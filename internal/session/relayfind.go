@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"net/netip"
 
 	"github.com/shoal-p2p/shoal/internal/relay"
 )
@@ -57,15 +56,11 @@ func (c *Client) FindRelays(ctx context.Context, manual []string, want int, behi
 	if c.cfg.DHT != nil {
 		cfg.DHT = c.cfg.DHT
 	}
-	lost := make(chan netip.AddrPort)
+	lost := make(chan string)
 	cfg.Lost = lost
 	giveUp := func(addr string) {
-		a, err := netip.ParseAddrPort(addr)
-		if err != nil {
-			return // found relays are written from netip.AddrPort: cannot happen
-		}
 		select {
-		case lost <- a:
+		case lost <- addr:
 		case <-ctx.Done():
 		}
 	}
