@@ -20,11 +20,19 @@
 //     newcomers and free-riders a chance to show what they upload, and finds
 //     better partners. It rotates when OptimisticRounds rounds of time have
 //     passed, or earlier if its peer is gone, not interested, or has earned
-//     a regular slot. A snubbed peer may still be optimistic.
+//     a regular slot. A snubbed peer may still be optimistic. While
+//     leeching (SetProgress tells our own share), a peer that trails us by
+//     lagSteps percent or more takes precedence: the optimistic slot goes to
+//     the peers furthest behind, and moves on once its peer has caught up.
+//     In a swarm of equals, tit-for-tat alone lets whoever happens to be
+//     reciprocated least fall further behind; this pulls it back.
 //
 // Only interested peers are ever unchoked. Round may be called between
 // ticks (a new peer became interested while slots are free): the regular
-// slots are recomputed, the optimistic peer is kept.
+// slots are recomputed, the optimistic peer is kept. Recheck, ticked every
+// second while leeching, does what cannot wait ten seconds: it swaps a
+// regular peer that has choked us for one that unchokes us and now sends
+// faster, and moves the optimistic slot as above.
 //
 // The package reads no clock and uses only the *rand.Rand it is given. A
 // Choker is not safe for concurrent use; it is owned by the torrent's run
@@ -50,6 +58,7 @@ type Peer struct {
 	UploadRate   float64 // bytes/s we sent it recently
 	Have         float64 // fraction of the torrent it holds, 0..1 (ranks peers while seeding)
 	Snubbed      bool    // sent us nothing for 60 s while we wanted data from it
+	ChokingUs    bool    // it chokes us now
 	ConnectedAt  time.Time
 }
 
@@ -86,8 +95,23 @@ type Choker struct {
 
 	opt      PeerID
 	hasOpt   bool
+	optLag   bool // the optimistic peer was picked because it lagged behind us
 	optSince time.Time
 	regular  map[PeerID]bool // regular slots of the last round
+	own      float64         // our share of the torrent, 0..1 (SetProgress)
+}
+
+// lagSteps is how many whole percent a leecher must trail ours before the
+// optimistic slot goes to it rather than to a random peer.
+const lagSteps = 2
+
+// SetProgress tells the choker how much of the torrent we hold (0..1), so a
+// leeching optimistic slot can go to the peers that fell behind.
+func (c *Choker) SetProgress(have float64) { c.own = have }
+
+// behind is how many whole percent p trails our own progress (0 if not).
+func (c *Choker) behind(p Peer) float64 {
+	return max(0, haveStep(c.own)-haveStep(p.Have))
 }
 
 // New returns a Choker; rng supplies every random choice.
@@ -181,8 +205,11 @@ func (c *Choker) Round(now time.Time, seeding bool, peers []Peer) Decision {
 	c.regular = regular
 
 	keep := c.hasOpt && interested[c.opt] && !regular[c.opt] && now.Sub(c.optSince) < c.rotateAfter()
+	if keep && !seeding {
+		keep = c.optStillFits(peers)
+	}
 	if !keep {
-		c.chooseOptimistic(now, peers, seen, regular)
+		c.chooseOptimistic(now, seeding, peers, seen, regular)
 	}
 	if c.hasOpt {
 		d.Optimistic, d.HasOptimistic = c.opt, true
@@ -193,10 +220,11 @@ func (c *Choker) Round(now time.Time, seeding bool, peers []Peer) Decision {
 
 // chooseOptimistic picks a random interested peer outside the regular
 // slots, newcomers weighted 3x, avoiding the current one if possible.
-func (c *Choker) chooseOptimistic(now time.Time, peers []Peer, seen, regular map[PeerID]bool) {
+func (c *Choker) chooseOptimistic(now time.Time, seeding bool, peers []Peer, seen, regular map[PeerID]bool) {
 	type cand struct {
-		id PeerID
-		w  int
+		id     PeerID
+		w      int
+		behind float64
 	}
 	var cs []cand
 	total := 0
@@ -209,8 +237,25 @@ func (c *Choker) chooseOptimistic(now time.Time, peers []Peer, seen, regular map
 		if !p.ConnectedAt.IsZero() && now.Sub(p.ConnectedAt) < c.cfg.NewPeerAge {
 			w = newcomerWeight
 		}
-		cs = append(cs, cand{p.ID, w})
+		cs = append(cs, cand{p.ID, w, c.behind(p)})
 		total += w
+	}
+	c.optLag = false
+	if !seeding {
+		most := 0.0
+		for _, x := range cs {
+			most = max(most, x.behind)
+		}
+		if most >= lagSteps {
+			// Laggers first: keep only the peers within a percent of the
+			// one furthest behind.
+			cs = slices.DeleteFunc(cs, func(x cand) bool { return x.behind < most-1 })
+			total = 0
+			for _, x := range cs {
+				total += x.w
+			}
+			c.optLag = true
+		}
 	}
 	if c.hasOpt && len(cs) > 1 {
 		for i, x := range cs {
@@ -234,6 +279,98 @@ func (c *Choker) chooseOptimistic(now time.Time, peers []Peer, seen, regular map
 		}
 		r -= x.w
 	}
+}
+
+// optStillFits reports whether the leeching optimistic peer may keep its
+// slot: a lagger keeps it while it still trails us, a random pick while no
+// peer lags.
+func (c *Choker) optStillFits(peers []Peer) bool {
+	lagging := false
+	for _, p := range peers {
+		if !p.Interested || c.regular[p.ID] {
+			continue
+		}
+		b := c.behind(p)
+		if p.ID == c.opt {
+			if c.optLag {
+				return b >= 1
+			}
+			continue
+		}
+		if b >= lagSteps {
+			lagging = true
+		}
+	}
+	return !lagging
+}
+
+// Recheck runs between rounds while leeching (the caller ticks it every
+// second). Two things cannot wait for the next round:
+//
+//   - Reciprocation: a regular peer that now chokes us, while a peer outside
+//     the regular slots unchokes us and sends faster, swap places. The rates
+//     are smoothed, so the swap waits until the peer that stopped has
+//     really fallen below the one that started; peers that keep
+//     reciprocating are never moved.
+//   - The optimistic slot moves when the lagger it serves has caught up, or
+//     a peer now lags while it serves a random one.
+//
+// It reports whether the decision changed.
+func (c *Choker) Recheck(now time.Time, seeding bool, peers []Peer) (Decision, bool) {
+	if seeding {
+		return Decision{}, false
+	}
+	byID := make(map[PeerID]Peer, len(peers))
+	seen := make(map[PeerID]bool, len(peers))
+	for _, p := range peers {
+		byID[p.ID] = p
+		seen[p.ID] = true
+	}
+	changed := false
+	for id := range c.regular {
+		r, ok := byID[id]
+		if !ok || !r.ChokingUs {
+			continue
+		}
+		var best *Peer
+		for i := range peers {
+			p := &peers[i]
+			if !p.Interested || p.Snubbed || p.ChokingUs || c.regular[p.ID] || rate(p.DownloadRate) <= rate(r.DownloadRate) {
+				continue
+			}
+			if best == nil || rate(p.DownloadRate) > rate(best.DownloadRate) {
+				best = p
+			}
+		}
+		if best == nil {
+			continue
+		}
+		delete(c.regular, id)
+		c.regular[best.ID] = true
+		changed = true
+		if c.hasOpt && c.opt == best.ID {
+			c.hasOpt = false
+		}
+	}
+	if c.hasOpt && !c.optStillFits(peers) || !c.hasOpt && changed {
+		old, had := c.opt, c.hasOpt
+		c.chooseOptimistic(now, seeding, peers, seen, c.regular)
+		changed = changed || c.hasOpt != had || c.opt != old
+	}
+	if !changed {
+		return Decision{}, false
+	}
+	var d Decision
+	for _, p := range peers {
+		if c.regular[p.ID] {
+			d.Unchoked = append(d.Unchoked, p.ID)
+		}
+	}
+	if c.hasOpt {
+		d.Optimistic, d.HasOptimistic = c.opt, true
+		d.Unchoked = append(d.Unchoked, c.opt)
+	}
+	return d, true
 }
 
 // RemovePeer forgets a disconnected peer.

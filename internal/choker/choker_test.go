@@ -231,3 +231,93 @@ func TestOnlyInterestedAndStableTies(t *testing.T) {
 		t.Fatalf("no peers: %v", d)
 	}
 }
+
+func TestRecheckSwapsPeerThatStoppedReciprocating(t *testing.T) {
+	// Peers 1-4 upload to us and hold the regular slots; 5 and 6 do not.
+	peers := []Peer{old(1, 400, 0), old(2, 300, 0), old(3, 300, 0), old(4, 300, 0), old(5, 0, 0), old(6, 0, 0)}
+	peers[4].ChokingUs, peers[5].ChokingUs = true, true
+	c := newChoker(7)
+	c.cfg.Slots = 4
+	d := c.Round(t0, false, peers)
+	if got := regular(d); !slices.Equal(got, []PeerID{1, 2, 3, 4}) {
+		t.Fatalf("regular %v, want 1-4", got)
+	}
+	now := t0.Add(time.Second)
+	if _, changed := c.Recheck(now, false, peers); changed {
+		t.Fatal("nothing changed, yet Recheck moved a slot")
+	}
+	// 2 chokes us, 5 unchokes us; 5's smoothed rate is still below 2's.
+	peers[1].ChokingUs, peers[1].DownloadRate = true, 200
+	peers[4].ChokingUs, peers[4].DownloadRate = false, 150
+	if _, changed := c.Recheck(now, false, peers); changed {
+		t.Fatal("swapped before the new partner sent faster than the old one")
+	}
+	// A peer that still reciprocates keeps its slot, however slow: 4 stays
+	// although 5 sends faster.
+	peers[3].DownloadRate = 150
+	// Now 5 overtakes 2.
+	peers[1].DownloadRate, peers[4].DownloadRate = 100, 250
+	d, changed := c.Recheck(now.Add(time.Second), false, peers)
+	if !changed {
+		t.Fatal("2 chokes us and 5 sends faster, yet no swap")
+	}
+	if got := regular(d); !slices.Equal(got, []PeerID{1, 3, 4, 5}) {
+		t.Fatalf("regular %v, want 1 3 4 5", got)
+	}
+	// The next round keeps the swapped set (equal standing keeps slots).
+	if got := regular(c.Round(now.Add(2*time.Second), false, peers)); !slices.Equal(got, []PeerID{1, 3, 4, 5}) {
+		t.Fatalf("next round regular %v, want 1 3 4 5", got)
+	}
+	if _, changed := c.Recheck(now, true, peers); changed {
+		t.Fatal("Recheck acted while seeding")
+	}
+}
+
+func TestOptimisticGoesToLagger(t *testing.T) {
+	var peers []Peer
+	for i := range 8 {
+		p := old(PeerID(i), 100, 0)
+		p.Have = 0.50
+		peers = append(peers, p)
+	}
+	peers[6].Have, peers[6].DownloadRate = 0.30, 0 // fell behind; never a regular
+	for seed := range uint64(20) {
+		c := newChoker(seed)
+		c.cfg.Slots = 2
+		c.SetProgress(0.50)
+		if d := c.Round(t0, false, peers); d.Optimistic != 6 {
+			t.Fatalf("seed %d: optimistic %d, want the lagger 6", seed, d.Optimistic)
+		}
+	}
+	// Without a lagger (a peer at least 2 % behind us) the pick is random.
+	peers[6].Have = 0.495
+	picked := map[PeerID]bool{}
+	for seed := range uint64(40) {
+		c := newChoker(seed)
+		c.cfg.Slots = 2
+		c.SetProgress(0.50)
+		picked[c.Round(t0, false, peers).Optimistic] = true
+	}
+	if len(picked) < 4 {
+		t.Fatalf("optimistic picks %v: not random without a lagger", picked)
+	}
+	// The lagger keeps the slot while it trails us, and loses it at the
+	// next recheck once it has caught up.
+	peers[6].Have = 0.30
+	c := newChoker(3)
+	c.cfg.Slots = 2
+	c.SetProgress(0.50)
+	d := c.Round(t0, false, peers)
+	if d.Optimistic != 6 {
+		t.Fatalf("optimistic %d, want 6", d.Optimistic)
+	}
+	peers[6].Have = 0.45
+	if _, changed := c.Recheck(t0.Add(time.Second), false, peers); changed {
+		t.Fatal("the lagger lost its slot while still behind")
+	}
+	peers[6].Have = 0.50
+	d, changed := c.Recheck(t0.Add(2*time.Second), false, peers)
+	if !changed || d.Optimistic == 6 || !d.HasOptimistic {
+		t.Fatalf("caught-up lagger kept the slot: %+v changed=%v", d, changed)
+	}
+}

@@ -100,6 +100,8 @@ func (t *Torrent) run(ctx context.Context) {
 			t.tick(now)
 			if t.isComplete() && now.Sub(t.lastRound) >= seedChokeInterval-time.Second/10 && t.anyInterested() {
 				t.rechoke(now) // a seed nobody wants data from keeps the 10 s rounds
+			} else {
+				t.recheckOptimistic(now)
 			}
 			if ticks%fileWatchEvery == 0 {
 				t.watchFiles()
@@ -144,8 +146,8 @@ func (t *Torrent) tick(now time.Time) {
 }
 
 // logTick writes the per-second debug line (shoal -vv, shoal lab --debug):
-// for each peer its address, flags (I/- it is interested, U/c we unchoke or
-// choke it, i/- we are interested, u/c it unchokes or chokes us), upload
+// for each peer its address, flags (I/- it is interested, U/O/c we unchoke it (O: as the
+// optimistic unchoke) or choke it, i/- we are interested, u/c it unchokes or chokes us), upload
 // and download rate in kB/s, requests we owe it (q) and blocks we asked of
 // it (f).
 func (t *Torrent) logTick(up, down float64) {
@@ -158,7 +160,7 @@ func (t *Torrent) logTick(up, down float64) {
 	var b strings.Builder
 	for _, ps := range t.peers {
 		fmt.Fprintf(&b, " %s:%c%c%c%c:%.0f/%.0f:q%d:f%d", ps.conn.Addr.Addr(),
-			flag(ps.peerInterested, 'I', '-'), flag(ps.amChoking, 'c', 'U'),
+			flag(ps.peerInterested, 'I', '-'), flag(ps.amChoking, 'c', flag(ps.optimistic, 'O', 'U')),
 			flag(ps.amInterested, 'i', '-'), flag(ps.peerChoking, 'c', 'u'),
 			ps.upRate/1e3, ps.downRate/1e3, ps.conn.PendingUploads(), t.pick.Inflight(ps.pid))
 	}
@@ -199,8 +201,8 @@ func (t *Torrent) publish() {
 	t.snap.Err = t.diskErr
 }
 
-// rechoke runs a tit-for-tat round.
-func (t *Torrent) rechoke(now time.Time) {
+// chokeView is the choker's view of every connected peer.
+func (t *Torrent) chokeView() ([]choker.Peer, map[choker.PeerID]*peerState) {
 	list := make([]choker.Peer, 0, len(t.peers))
 	byPID := make(map[choker.PeerID]*peerState, len(t.peers))
 	for _, ps := range t.peers {
@@ -209,14 +211,38 @@ func (t *Torrent) rechoke(now time.Time) {
 		list = append(list, choker.Peer{
 			ID: id, Interested: ps.peerInterested, DownloadRate: ps.downRate, UploadRate: ps.upRate,
 			Snubbed: ps.snubbed, ConnectedAt: ps.connectedAt, Have: ps.haveShare(t.info.NumPieces()),
+			ChokingUs: ps.peerChoking,
 		})
 	}
+	return list, byPID
+}
+
+// rechoke runs a tit-for-tat round.
+func (t *Torrent) rechoke(now time.Time) {
+	list, byPID := t.chokeView()
 	ch := t.choke
 	if t.isComplete() {
 		ch = t.seedChoke
 	}
 	t.lastRound = now
-	d := ch.Round(now, t.isComplete(), list)
+	ch.SetProgress(float64(t.have.Count()) / float64(t.info.NumPieces()))
+	t.applyChoke(now, ch.Round(now, t.isComplete(), list), byPID)
+}
+
+// recheckOptimistic moves a leecher's optimistic slot between rounds when
+// the lagger it served has caught up.
+func (t *Torrent) recheckOptimistic(now time.Time) {
+	if t.isComplete() || len(t.peers) == 0 {
+		return
+	}
+	list, byPID := t.chokeView()
+	t.choke.SetProgress(float64(t.have.Count()) / float64(t.info.NumPieces()))
+	if d, changed := t.choke.Recheck(now, false, list); changed {
+		t.applyChoke(now, d, byPID)
+	}
+}
+
+func (t *Torrent) applyChoke(now time.Time, d choker.Decision, byPID map[choker.PeerID]*peerState) {
 	unchoke := make(map[choker.PeerID]bool, len(d.Unchoked))
 	for _, id := range d.Unchoked {
 		unchoke[id] = true
