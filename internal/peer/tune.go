@@ -23,8 +23,9 @@ const (
 // flight (the congestion window) are not limited, so long fast links keep
 // their speed, and a fast loopback transfer gets a queue of megabytes.
 type SendQueue struct {
-	raw syscall.RawConn
-	cur int
+	raw  syscall.RawConn
+	cur  int
+	pace uint32 // SO_MAX_PACING_RATE last set, bytes/s; 0 = never set (unlimited)
 }
 
 // NewSendQueue returns the tuner of c, or nil when c is not a socket.
@@ -65,4 +66,21 @@ func (q *SendQueue) Size() int {
 func (q *SendQueue) set(n int) {
 	q.cur = n
 	q.raw.Control(func(fd uintptr) { setNotSentLowat(fd, n) })
+}
+
+// Pace caps the connection's send rate at bytesPerSec (the kernel paces the
+// packets out); 0 or less removes the cap. Safe on a nil SendQueue.
+func (q *SendQueue) Pace(bytesPerSec float64) {
+	if q == nil {
+		return
+	}
+	v := uint32(0)
+	if bytesPerSec > 0 {
+		v = uint32(min(max(bytesPerSec, 1), float64(^uint32(0)-1)))
+	}
+	if v == q.pace {
+		return
+	}
+	q.pace = v
+	q.raw.Control(func(fd uintptr) { setMaxPacing(fd, v) })
 }

@@ -21,6 +21,21 @@ func notSentLowat(t *testing.T, c net.Conn) int {
 	return v
 }
 
+func maxPacing(t *testing.T, c net.Conn) uint32 {
+	t.Helper()
+	raw, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	raw.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, soMaxPacingRate) })
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return uint32(v)
+}
+
 func TestSendQueueFollowsRate(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,8 +73,19 @@ func TestSendQueueFollowsRate(t *testing.T) {
 			t.Errorf("rate %.0f: kernel %d, Size %d, want %d", tc.rate, got, q.Size(), tc.want)
 		}
 	}
+	// Pacing: the cap reaches the kernel, and 0 lifts it again.
+	for _, tc := range []struct {
+		rate float64
+		want uint32
+	}{{1.1e6, 1100000}, {0, ^uint32(0)}, {5e5, 500000}, {-1, ^uint32(0)}} {
+		q.Pace(tc.rate)
+		if got := maxPacing(t, c); got != tc.want {
+			t.Errorf("Pace(%.0f): kernel cap %d, want %d", tc.rate, got, tc.want)
+		}
+	}
 	var nilq *SendQueue
 	nilq.Adapt(1e6) // must not panic
+	nilq.Pace(1e6)
 	if nilq.Size() != 0 {
 		t.Fatal("nil SendQueue")
 	}

@@ -3,3 +3,5 @@
 package peer
 
 func setNotSentLowat(fd uintptr, n int) {}
+
+func setMaxPacing(fd uintptr, bytesPerSec uint32) {}

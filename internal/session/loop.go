@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,9 +122,11 @@ func (t *Torrent) run(ctx context.Context) {
 
 // tick runs once a second: rates, snubbing, stalled requests, dialing, stats.
 func (t *Torrent) tick(now time.Time) {
-	var down, up float64
+	var down, up, sent float64
 	for _, ps := range t.peers {
-		t.uploaded.Add(ps.updateRates())
+		n := ps.updateRates()
+		t.uploaded.Add(n)
+		sent += float64(n)
 		t.pick.SetPeerRate(ps.pid, ps.downRate)
 		down += ps.downRate
 		up += ps.upRate
@@ -139,10 +142,87 @@ func (t *Torrent) tick(now time.Time) {
 		t.requestMore(ps)
 	}
 	t.dialMore()
+	t.paceSeedUploads(now, sent)
 	t.publishRates(down, up)
 	if t.log.Enabled(context.Background(), slog.LevelDebug) {
 		t.logTick(up, down)
 	}
+}
+
+// Seed pacing (paceSeedUploads).
+const (
+	seedPaceHeadroom = 1.1              // a connection may send this much above an equal share
+	seedPaceWindow   = 5                // seconds of totals that must agree before pacing starts
+	seedPaceSteady   = 0.9              // ...within this ratio of their maximum
+	seedPaceLoss     = 0.85             // pacing that lets the total fall below this share of the peak stops
+	seedPaceBackoff  = 60 * time.Second // and stays off this long
+)
+
+// seedPacer remembers a seed's recent upload totals (bytes per second).
+type seedPacer struct {
+	totals   []float64 // last seconds, oldest first, at most 2*seedPaceWindow
+	pacing   bool
+	peak     float64 // the total the caps were computed from
+	offUntil time.Time
+}
+
+// paceSeedUploads evens out a seed's upload between the peers it serves.
+// Left alone, connections share a full uplink the way TCP shares a full
+// queue: unevenly, by whichever window grew larger, and the peer that
+// happens to get least falls behind the swarm. See seedPacer.step.
+func (t *Torrent) paceSeedUploads(now time.Time, uploaded float64) {
+	var busy []*peerState
+	if t.isComplete() {
+		for _, ps := range t.peers {
+			if !ps.amChoking && ps.conn.PendingUploads() > 0 {
+				busy = append(busy, ps)
+			}
+		}
+	}
+	share := t.pacer.step(now, uploaded, len(busy))
+	for _, ps := range t.peers {
+		if share > 0 && slices.Contains(busy, ps) {
+			ps.sendq.Pace(share)
+		} else {
+			ps.sendq.Pace(0)
+		}
+	}
+}
+
+// step takes the bytes uploaded in the last second and the number of busy
+// connections (unchoked, with requests queued; 0 while not seeding) and
+// returns the pace for each of them in bytes/s, 0 for none. Once the total
+// has been steady for seedPaceWindow seconds (the uplink is the limit),
+// every busy connection is paced to a little over an equal share of the
+// recent peak. If the total then falls below seedPaceLoss of that peak, the
+// peers were not sharing one bottleneck, and pacing stops for
+// seedPaceBackoff.
+func (p *seedPacer) step(now time.Time, uploaded float64, busy int) float64 {
+	p.totals = append(p.totals, uploaded)
+	if len(p.totals) > 2*seedPaceWindow {
+		p.totals = p.totals[1:]
+	}
+	if busy < 2 || now.Before(p.offUntil) {
+		p.pacing = false
+		return 0
+	}
+	if p.pacing && uploaded < seedPaceLoss*p.peak {
+		p.pacing = false
+		p.offUntil = now.Add(seedPaceBackoff)
+		return 0
+	}
+	if !p.pacing {
+		if len(p.totals) < seedPaceWindow {
+			return 0
+		}
+		last := p.totals[len(p.totals)-seedPaceWindow:]
+		if slices.Max(last) <= 0 || slices.Min(last) < seedPaceSteady*slices.Max(last) {
+			return 0
+		}
+		p.pacing = true
+	}
+	p.peak = slices.Max(p.totals)
+	return seedPaceHeadroom * p.peak / float64(busy)
 }
 
 // logTick writes the per-second debug line (shoal -vv, shoal lab --debug):

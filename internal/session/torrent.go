@@ -127,6 +127,7 @@ type Torrent struct {
 	hashFails    int
 	rounds       []ChokeRound // the last maxRounds tit-for-tat rounds
 	lastRound    time.Time    // when rechoke last ran
+	pacer        seedPacer    // evens out a seed's upload between busy peers
 	dirty        bool         // have changed since last resume save
 	saving       bool
 	diskErr      error             // last storage error; downloading is paused while set

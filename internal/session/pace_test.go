@@ -1,0 +1,59 @@
+package session
+
+import (
+	"testing"
+	"time"
+)
+
+func TestSeedPacerEvensOutASteadyUplink(t *testing.T) {
+	var p seedPacer
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tick := func(total float64, busy int) float64 {
+		now = now.Add(time.Second)
+		return p.step(now, total, busy)
+	}
+	// A ramp is not a steady uplink: no pacing while the total grows.
+	for _, total := range []float64{1e6, 2e6, 4e6, 6e6, 7.5e6} {
+		if share := tick(total, 8); share != 0 {
+			t.Fatalf("paced at %.0f B/s while the total still grew to %.0f", share, total)
+		}
+	}
+	// Steady for seedPaceWindow seconds: each busy peer gets 1.1x an
+	// equal share of the peak.
+	var share float64
+	for range seedPaceWindow {
+		share = tick(8e6, 8)
+	}
+	if want := seedPaceHeadroom * 8e6 / 8; share != want {
+		t.Fatalf("share %.0f, want %.0f", share, want)
+	}
+	// A second peer's worth of busy connections: the share follows.
+	if got, want := tick(8e6, 4), seedPaceHeadroom*8e6/4; got != want {
+		t.Fatalf("with 4 busy: share %.0f, want %.0f", got, want)
+	}
+	// One busy connection needs no evening out.
+	if got := tick(8e6, 1); got != 0 {
+		t.Fatalf("one busy peer paced at %.0f", got)
+	}
+	// The totals stayed steady meanwhile, so pacing resumes at once.
+	if got := tick(8e6, 8); got == 0 {
+		t.Fatal("no pacing after a steady window")
+	}
+	// The total falls under pacing: the peers did not share our uplink.
+	// Pacing stops and stays off for the backoff, however steady.
+	if got := tick(5e6, 8); got != 0 {
+		t.Fatalf("still paced (%.0f) after the total fell", got)
+	}
+	off := now
+	for now.Sub(off) < seedPaceBackoff-time.Second {
+		if got := tick(5e6, 8); got != 0 {
+			t.Fatalf("paced %v into the backoff", now.Sub(off))
+		}
+	}
+	for range seedPaceWindow + 1 {
+		share = tick(5e6, 8)
+	}
+	if want := seedPaceHeadroom * 5e6 / 8; share != want {
+		t.Fatalf("after the backoff: share %.0f, want %.0f", share, want)
+	}
+}
