@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-func notSentLowat(t *testing.T, c net.Conn) int {
+// sockopt reads an integer socket option of c.
+func sockopt(t *testing.T, c net.Conn, level, opt int) int {
 	t.Helper()
 	raw, err := c.(syscall.Conn).SyscallConn()
 	if err != nil {
@@ -14,26 +15,21 @@ func notSentLowat(t *testing.T, c net.Conn) int {
 	}
 	var v int
 	var gerr error
-	raw.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpNotSentLowat) })
+	raw.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), level, opt) })
 	if gerr != nil {
 		t.Fatal(gerr)
 	}
 	return v
 }
 
+func notSentLowat(t *testing.T, c net.Conn) int {
+	t.Helper()
+	return sockopt(t, c, syscall.IPPROTO_TCP, tcpNotSentLowat)
+}
+
 func maxPacing(t *testing.T, c net.Conn) uint32 {
 	t.Helper()
-	raw, err := c.(syscall.Conn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v int
-	var gerr error
-	raw.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, soMaxPacingRate) })
-	if gerr != nil {
-		t.Fatal(gerr)
-	}
-	return uint32(v)
+	return uint32(sockopt(t, c, syscall.SOL_SOCKET, soMaxPacingRate))
 }
 
 func TestSendQueueFollowsRate(t *testing.T) {
