@@ -25,7 +25,9 @@
 //     lagSteps percent or more takes precedence: the optimistic slot goes to
 //     the peers furthest behind, and moves on once its peer has caught up.
 //     In a swarm of equals, tit-for-tat alone lets whoever happens to be
-//     reciprocated least fall further behind; this pulls it back.
+//     reciprocated least fall further behind; this pulls it back. A seed
+//     re-picks its optimistic peer every round, the least complete one
+//     outside the regular slots: kept 30 s, it was a leader by the end.
 //
 // Only interested peers are ever unchoked. Round may be called between
 // ticks (a new peer became interested while slots are free): the regular
@@ -204,8 +206,10 @@ func (c *Choker) Round(now time.Time, seeding bool, peers []Peer) Decision {
 	}
 	c.regular = regular
 
-	keep := c.hasOpt && interested[c.opt] && !regular[c.opt] && now.Sub(c.optSince) < c.rotateAfter()
-	if keep && !seeding {
+	// A seed's optimistic peer rotates every round: it learns nothing from
+	// keeping one, and a peer kept for 30 s gets ahead of the swarm.
+	keep := c.hasOpt && interested[c.opt] && !regular[c.opt] && now.Sub(c.optSince) < c.rotateAfter() && !seeding
+	if keep {
 		keep = c.optStillFits(peers)
 	}
 	if !keep {
@@ -241,7 +245,10 @@ func (c *Choker) chooseOptimistic(now time.Time, seeding bool, peers []Peer, see
 		total += w
 	}
 	c.optLag = false
-	if !seeding {
+	if seeding {
+		c.own = 1
+	}
+	{
 		most := 0.0
 		for _, x := range cs {
 			most = max(most, x.behind)

@@ -321,3 +321,24 @@ func TestOptimisticGoesToLagger(t *testing.T) {
 		t.Fatalf("caught-up lagger kept the slot: %+v changed=%v", d, changed)
 	}
 }
+
+func TestSeedOptimisticIsNextLeastCompleteEveryRound(t *testing.T) {
+	var peers []Peer
+	for i := range 8 {
+		p := old(PeerID(i), 0, 0)
+		p.Have = 0.1 * float64(i+1)
+		peers = append(peers, p)
+	}
+	c := newChoker(5)
+	c.cfg.Slots = 2
+	d := c.Round(t0, true, peers)
+	if got := regular(d); !slices.Equal(got, []PeerID{0, 1}) || d.Optimistic != 2 {
+		t.Fatalf("seeding: regular %v optimistic %d, want 0 1 and 2", got, d.Optimistic)
+	}
+	// 2 catches up past 3 and 4: three seconds later the optimistic slot
+	// has moved on, not stayed 30 s with a peer now ahead.
+	peers[2].Have = 0.55
+	if d := c.Round(t0.Add(3*time.Second), true, peers); d.Optimistic != 3 {
+		t.Fatalf("next seeding round: optimistic %d, want 3", d.Optimistic)
+	}
+}
