@@ -151,17 +151,19 @@ func (t *Torrent) tick(now time.Time) {
 
 // Seed pacing (paceSeedUploads).
 const (
-	seedPaceHeadroom = 1.1              // a connection may send this much above an equal share
-	seedPaceWindow   = 5                // seconds of totals that must agree before pacing starts
-	seedPaceSteady   = 0.9              // ...within this ratio of their maximum
-	seedPaceLoss     = 0.85             // pacing that lets the total fall below this share of the peak stops
-	seedPaceBackoff  = 60 * time.Second // and stays off this long
+	seedPaceHeadroom    = 1.1              // a connection may send this much above an equal share
+	seedPaceWindow      = 5                // seconds of totals that must agree before pacing starts
+	seedPaceSteady      = 0.9              // ...within this ratio of their maximum
+	seedPaceLoss        = 0.85             // pacing that lets the total fall below this share of the peak...
+	seedPaceLossSeconds = 3                // ...for this many seconds in a row stops
+	seedPaceBackoff     = 60 * time.Second // and stays off this long
 )
 
 // seedPacer remembers a seed's recent upload totals (bytes per second).
 type seedPacer struct {
 	totals   []float64 // last seconds, oldest first, at most 2*seedPaceWindow
 	pacing   bool
+	low      int     // seconds in a row under seedPaceLoss of peak while pacing
 	peak     float64 // the total the caps were computed from
 	offUntil time.Time
 }
@@ -207,6 +209,9 @@ func (p *seedPacer) step(now time.Time, uploaded float64, busy int) float64 {
 		return 0
 	}
 	if p.pacing && uploaded < seedPaceLoss*p.peak {
+		if p.low++; p.low < seedPaceLossSeconds {
+			return seedPaceHeadroom * p.peak / float64(busy)
+		}
 		p.pacing = false
 		p.offUntil = now.Add(seedPaceBackoff)
 		return 0
@@ -221,6 +226,7 @@ func (p *seedPacer) step(now time.Time, uploaded float64, busy int) float64 {
 		}
 		p.pacing = true
 	}
+	p.low = 0
 	p.peak = slices.Max(p.totals)
 	return seedPaceHeadroom * p.peak / float64(busy)
 }

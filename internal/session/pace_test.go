@@ -39,10 +39,23 @@ func TestSeedPacerEvensOutASteadyUplink(t *testing.T) {
 	if got := tick(8e6, 8); got == 0 {
 		t.Fatal("no pacing after a steady window")
 	}
-	// The total falls under pacing: the peers did not share our uplink.
-	// Pacing stops and stays off for the backoff, however steady.
+	// A dip of a second or two (a choke round moved the slots) does not
+	// stop pacing...
+	for range seedPaceLossSeconds - 1 {
+		if got := tick(5e6, 8); got == 0 {
+			t.Fatal("pacing stopped at a short dip")
+		}
+	}
+	if got := tick(8e6, 8); got == 0 {
+		t.Fatal("pacing stopped after a short dip")
+	}
+	// ...but a total that stays low does: the peers did not share our
+	// uplink. Pacing stops and stays off for the backoff, however steady.
+	for range seedPaceLossSeconds - 1 {
+		tick(5e6, 8)
+	}
 	if got := tick(5e6, 8); got != 0 {
-		t.Fatalf("still paced (%.0f) after the total fell", got)
+		t.Fatalf("still paced (%.0f) after the total stayed low", got)
 	}
 	off := now
 	for now.Sub(off) < seedPaceBackoff-time.Second {
