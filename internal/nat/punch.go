@@ -38,23 +38,76 @@ func ReuseDialer(local netip.AddrPort, timeout time.Duration) *net.Dialer {
 // Punch dials remote from local repeatedly until a connection is made,
 // window elapses or ctx ends.
 func Punch(ctx context.Context, local, remote netip.AddrPort, window time.Duration) (net.Conn, error) {
+	return punch(ctx, local, remote, window, false)
+}
+
+// punch is Punch; with listen it also listens on local for the whole
+// window and takes a connection from remote that arrives there. Two
+// dialers whose attempts are refused at once retry in step, and on a fast
+// path (loopback, a LAN) their SYNs then never cross: one side's SYN
+// always meets a port with nothing behind it. A listener there completes
+// the connection instead. Only a port that nothing else listens on may be
+// given to it: a second listener on a shared port would split the
+// arrivals with the first.
+func punch(ctx context.Context, local, remote netip.AddrPort, window time.Duration, listen bool) (net.Conn, error) {
 	if !local.IsValid() || local.Port() == 0 || !remote.IsValid() {
 		return nil, fmt.Errorf("punch: need a bound local port and a remote endpoint (%v -> %v)", local, remote)
 	}
 	ctx, cancel := context.WithTimeout(ctx, window)
 	defer cancel()
+	accepted := make(chan net.Conn, 1)
+	if listen {
+		lc := net.ListenConfig{Control: reuseControl}
+		if ln, err := lc.Listen(ctx, "tcp", local.String()); err == nil {
+			defer ln.Close()
+			go acceptFrom(ctx, ln, remote, accepted)
+		}
+	}
 	d := ReuseDialer(local, PunchAttemptTimeout)
 	var last error
 	for n := 1; ; n++ {
 		c, err := d.DialContext(ctx, "tcp", remote.String())
 		if err == nil {
+			select {
+			case dup := <-accepted: // cannot share c's address pair, but never leak it
+				dup.Close()
+			default:
+			}
 			return c, nil
 		}
 		last = err
 		select {
+		case c := <-accepted:
+			return c, nil
 		case <-ctx.Done():
+			select {
+			case c := <-accepted:
+				return c, nil
+			default:
+			}
 			return nil, fmt.Errorf("punch %v -> %v: %d attempts: %w", local, remote, n, errors.Join(last, ErrPunchFailed))
 		case <-time.After(PunchRetryPause):
+		}
+	}
+}
+
+// acceptFrom hands the first connection from remote to out and closes any
+// other; it returns when ln is closed.
+func acceptFrom(ctx context.Context, ln net.Listener, remote netip.AddrPort, out chan<- net.Conn) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		ap, perr := netip.ParseAddrPort(c.RemoteAddr().String())
+		if perr != nil || ap.Addr().Unmap() != remote.Addr().Unmap() || ap.Port() != remote.Port() || ctx.Err() != nil {
+			c.Close()
+			continue
+		}
+		select {
+		case out <- c:
+		default:
+			c.Close()
 		}
 	}
 }

@@ -112,7 +112,7 @@ func upgradeRound(ctx context.Context, cfg UpgradeConfig, log *slog.Logger, roun
 			if o.PeerID != cfg.Peer {
 				continue
 			}
-			c, err := Punch(ctx, reg.Local, o.Remote, cfg.Window)
+			c, err := punch(ctx, reg.Local, o.Remote, cfg.Window, true) // a fresh port: nothing else listens on it
 			if err != nil {
 				return nil, err
 			}
