@@ -125,6 +125,7 @@ func (t *Torrent) tick(now time.Time) {
 	var down, up, sent float64
 	for _, ps := range t.peers {
 		n := ps.updateRates()
+		ps.sentLastSec = n
 		t.uploaded.Add(n)
 		sent += float64(n)
 		t.pick.SetPeerRate(ps.pid, ps.downRate)
@@ -151,12 +152,13 @@ func (t *Torrent) tick(now time.Time) {
 
 // Seed pacing (paceSeedUploads).
 const (
-	seedPaceHeadroom    = 1.1              // a connection may send this much above an equal share
+	seedPaceHeadroom    = 1.1              // a paced connection may send this much above an equal share
 	seedPaceWindow      = 5                // seconds of totals that must agree before pacing starts
 	seedPaceSteady      = 0.9              // ...within this ratio of their maximum
 	seedPaceLoss        = 0.85             // pacing that lets the total fall below this share of the peak...
 	seedPaceLossSeconds = 3                // ...for this many seconds in a row stops
-	seedPaceBackoff     = 60 * time.Second // and stays off this long
+	seedPaceBackoff     = 60 * time.Second // and stays off this long, twice as long after each such stop
+	seedPaceMaxBackoff  = 16 * time.Minute
 )
 
 // seedPacer remembers a seed's recent upload totals (bytes per second).
@@ -166,12 +168,17 @@ type seedPacer struct {
 	low      int     // seconds in a row under seedPaceLoss of peak while pacing
 	peak     float64 // the total the caps were computed from
 	offUntil time.Time
+	backoff  time.Duration // the next stop's; 0 means seedPaceBackoff
 }
 
 // paceSeedUploads evens out a seed's upload between the peers it serves.
 // Left alone, connections share a full uplink the way TCP shares a full
 // queue: unevenly, by whichever window grew larger, and the peer that
-// happens to get least falls behind the swarm. See seedPacer.step.
+// happens to get least falls behind the swarm. While seedPacer.step finds
+// the uplink full, a busy connection that sent more than an equal share in
+// the last second is paced to seedPaceHeadroom times that share; the
+// others are left free, so the total can still grow and a slow peer never
+// holds a fast one down for long.
 func (t *Torrent) paceSeedUploads(now time.Time, uploaded float64) {
 	var busy []*peerState
 	if t.isComplete() {
@@ -181,10 +188,10 @@ func (t *Torrent) paceSeedUploads(now time.Time, uploaded float64) {
 			}
 		}
 	}
-	share := t.pacer.step(now, uploaded, len(busy))
+	equal := t.pacer.step(now, uploaded, len(busy))
 	for _, ps := range t.peers {
-		if share > 0 && slices.Contains(busy, ps) {
-			ps.sendq.Pace(share)
+		if equal > 0 && float64(ps.sentLastSec) > equal && slices.Contains(busy, ps) {
+			ps.sendq.Pace(seedPaceHeadroom * equal)
 		} else {
 			ps.sendq.Pace(0)
 		}
@@ -193,12 +200,13 @@ func (t *Torrent) paceSeedUploads(now time.Time, uploaded float64) {
 
 // step takes the bytes uploaded in the last second and the number of busy
 // connections (unchoked, with requests queued; 0 while not seeding) and
-// returns the pace for each of them in bytes/s, 0 for none. Once the total
-// has been steady for seedPaceWindow seconds (the uplink is the limit),
-// every busy connection is paced to a little over an equal share of the
-// recent peak. If the total then falls below seedPaceLoss of that peak, the
-// peers were not sharing one bottleneck, and pacing stops for
-// seedPaceBackoff.
+// returns an equal share of the uplink in bytes/s, or 0 when nothing should
+// be paced. Pacing starts once the total has been steady for
+// seedPaceWindow seconds (the uplink is the limit); the share is the recent
+// peak over the busy connections. If the total then stays under
+// seedPaceLoss of that peak for seedPaceLossSeconds, the peers were not
+// sharing one bottleneck, and pacing stops for a backoff that doubles each
+// time, up to seedPaceMaxBackoff.
 func (p *seedPacer) step(now time.Time, uploaded float64, busy int) float64 {
 	p.totals = append(p.totals, uploaded)
 	if len(p.totals) > 2*seedPaceWindow {
@@ -210,10 +218,11 @@ func (p *seedPacer) step(now time.Time, uploaded float64, busy int) float64 {
 	}
 	if p.pacing && uploaded < seedPaceLoss*p.peak {
 		if p.low++; p.low < seedPaceLossSeconds {
-			return seedPaceHeadroom * p.peak / float64(busy)
+			return p.peak / float64(busy)
 		}
 		p.pacing = false
-		p.offUntil = now.Add(seedPaceBackoff)
+		p.backoff = min(max(2*p.backoff, seedPaceBackoff), seedPaceMaxBackoff)
+		p.offUntil = now.Add(p.backoff)
 		return 0
 	}
 	if !p.pacing {
@@ -228,7 +237,7 @@ func (p *seedPacer) step(now time.Time, uploaded float64, busy int) float64 {
 	}
 	p.low = 0
 	p.peak = slices.Max(p.totals)
-	return seedPaceHeadroom * p.peak / float64(busy)
+	return p.peak / float64(busy)
 }
 
 // logTick writes the per-second debug line (shoal -vv, shoal lab --debug):

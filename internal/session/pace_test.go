@@ -18,17 +18,16 @@ func TestSeedPacerEvensOutASteadyUplink(t *testing.T) {
 			t.Fatalf("paced at %.0f B/s while the total still grew to %.0f", share, total)
 		}
 	}
-	// Steady for seedPaceWindow seconds: each busy peer gets 1.1x an
-	// equal share of the peak.
+	// Steady for seedPaceWindow seconds: the equal share of the peak.
 	var share float64
 	for range seedPaceWindow {
 		share = tick(8e6, 8)
 	}
-	if want := seedPaceHeadroom * 8e6 / 8; share != want {
+	if want := 8e6 / 8; share != want {
 		t.Fatalf("share %.0f, want %.0f", share, want)
 	}
 	// A second peer's worth of busy connections: the share follows.
-	if got, want := tick(8e6, 4), seedPaceHeadroom*8e6/4; got != want {
+	if got, want := tick(8e6, 4), 8e6/4; got != want {
 		t.Fatalf("with 4 busy: share %.0f, want %.0f", got, want)
 	}
 	// One busy connection needs no evening out.
@@ -66,7 +65,23 @@ func TestSeedPacerEvensOutASteadyUplink(t *testing.T) {
 	for range seedPaceWindow + 1 {
 		share = tick(5e6, 8)
 	}
-	if want := seedPaceHeadroom * 5e6 / 8; share != want {
+	if want := 5e6 / 8; share != want {
 		t.Fatalf("after the backoff: share %.0f, want %.0f", share, want)
+	}
+	// It fails again: the next backoff is twice as long.
+	for range seedPaceLossSeconds {
+		tick(2e6, 8)
+	}
+	off = now
+	for now.Sub(off) < 2*seedPaceBackoff-time.Second {
+		if got := tick(2e6, 8); got != 0 {
+			t.Fatalf("paced %v into the second, doubled backoff", now.Sub(off))
+		}
+	}
+	for range seedPaceWindow + 1 {
+		share = tick(2e6, 8)
+	}
+	if share == 0 {
+		t.Fatal("no pacing after the doubled backoff")
 	}
 }

@@ -61,6 +61,7 @@ type peerState struct {
 	downRate, upRate float64
 	strikes, stalls  int
 	sendq            *peer.SendQueue // kernel send queue sized to the upload rate
+	sentLastSec      int64           // bytes uploaded in the last second (seed pacing)
 }
 
 // haveShare is the fraction of the torrent's n pieces the peer has told us
