@@ -111,9 +111,9 @@ const lagSteps = 2
 // leeching optimistic slot can go to the peers that fell behind.
 func (c *Choker) SetProgress(have float64) { c.own = have }
 
-// behind is how many whole percent p trails our own progress (0 if not).
-func (c *Choker) behind(p Peer) float64 {
-	return max(0, haveStep(c.own)-haveStep(p.Have))
+// behind is how many whole percent p trails own progress (0 if not).
+func behind(p Peer, own float64) float64 {
+	return max(0, haveStep(own)-haveStep(p.Have))
 }
 
 // New returns a Choker; rng supplies every random choice.
@@ -230,6 +230,10 @@ func (c *Choker) chooseOptimistic(now time.Time, seeding bool, peers []Peer, see
 		w      int
 		behind float64
 	}
+	own := c.own
+	if seeding {
+		own = 1 // a seed's optimistic slot goes to the least complete
+	}
 	var cs []cand
 	total := 0
 	for _, p := range peers {
@@ -241,13 +245,10 @@ func (c *Choker) chooseOptimistic(now time.Time, seeding bool, peers []Peer, see
 		if !p.ConnectedAt.IsZero() && now.Sub(p.ConnectedAt) < c.cfg.NewPeerAge {
 			w = newcomerWeight
 		}
-		cs = append(cs, cand{p.ID, w, c.behind(p)})
+		cs = append(cs, cand{p.ID, w, behind(p, own)})
 		total += w
 	}
 	c.optLag = false
-	if seeding {
-		c.own = 1
-	}
 	{
 		most := 0.0
 		for _, x := range cs {
@@ -297,7 +298,7 @@ func (c *Choker) optStillFits(peers []Peer) bool {
 		if !p.Interested || c.regular[p.ID] {
 			continue
 		}
-		b := c.behind(p)
+		b := behind(p, c.own)
 		if p.ID == c.opt {
 			if c.optLag {
 				return b >= 1

@@ -168,7 +168,7 @@ type seedPacer struct {
 	low      int     // seconds in a row under seedPaceLoss of peak while pacing
 	peak     float64 // the total the caps were computed from
 	offUntil time.Time
-	backoff  time.Duration // the next stop's; 0 means seedPaceBackoff
+	backoff  time.Duration // the last stop's backoff; 0 before the first stop
 }
 
 // paceSeedUploads evens out a seed's upload between the peers it serves.
