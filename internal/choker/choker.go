@@ -215,11 +215,7 @@ func (c *Choker) Round(now time.Time, seeding bool, peers []Peer) Decision {
 	if !keep {
 		c.chooseOptimistic(now, seeding, peers, seen, regular)
 	}
-	if c.hasOpt {
-		d.Optimistic, d.HasOptimistic = c.opt, true
-		d.Unchoked = append(d.Unchoked, c.opt)
-	}
-	return d
+	return c.addOptimistic(d)
 }
 
 // chooseOptimistic picks a random interested peer outside the regular
@@ -374,11 +370,16 @@ func (c *Choker) Recheck(now time.Time, seeding bool, peers []Peer) (Decision, b
 			d.Unchoked = append(d.Unchoked, p.ID)
 		}
 	}
+	return c.addOptimistic(d), true
+}
+
+// addOptimistic appends the optimistic peer, if any, to d.
+func (c *Choker) addOptimistic(d Decision) Decision {
 	if c.hasOpt {
 		d.Optimistic, d.HasOptimistic = c.opt, true
 		d.Unchoked = append(d.Unchoked, c.opt)
 	}
-	return d, true
+	return d
 }
 
 // RemovePeer forgets a disconnected peer.

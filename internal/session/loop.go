@@ -102,7 +102,7 @@ func (t *Torrent) run(ctx context.Context) {
 			if t.isComplete() && now.Sub(t.lastRound) >= seedChokeInterval-time.Second/10 && t.anyInterested() {
 				t.rechoke(now) // a seed nobody wants data from keeps the 10 s rounds
 			} else {
-				t.recheckOptimistic(now)
+				t.recheckChoke(now)
 			}
 			if ticks%fileWatchEvery == 0 {
 				t.watchFiles()
@@ -122,12 +122,10 @@ func (t *Torrent) run(ctx context.Context) {
 
 // tick runs once a second: rates, snubbing, stalled requests, dialing, stats.
 func (t *Torrent) tick(now time.Time) {
-	var down, up, sent float64
+	var down, up float64
 	for _, ps := range t.peers {
-		n := ps.updateRates()
-		ps.sentLastSec = n
-		t.uploaded.Add(n)
-		sent += float64(n)
+		ps.sentLastSec = ps.updateRates()
+		t.uploaded.Add(ps.sentLastSec)
 		t.pick.SetPeerRate(ps.pid, ps.downRate)
 		down += ps.downRate
 		up += ps.upRate
@@ -143,7 +141,7 @@ func (t *Torrent) tick(now time.Time) {
 		t.requestMore(ps)
 	}
 	t.dialMore()
-	t.paceSeedUploads(now, sent)
+	t.paceSeedUploads(now)
 	t.publishRates(down, up)
 	if t.log.Enabled(context.Background(), slog.LevelDebug) {
 		t.logTick(up, down)
@@ -179,18 +177,20 @@ type seedPacer struct {
 // the last second is paced to seedPaceHeadroom times that share; the
 // others are left free, so the total can still grow and a slow peer never
 // holds a fast one down for long.
-func (t *Torrent) paceSeedUploads(now time.Time, uploaded float64) {
-	var busy []*peerState
-	if t.isComplete() {
-		for _, ps := range t.peers {
-			if !ps.amChoking && ps.conn.PendingUploads() > 0 {
-				busy = append(busy, ps)
-			}
+func (t *Torrent) paceSeedUploads(now time.Time) {
+	busy := func(ps *peerState) bool {
+		return t.isComplete() && !ps.amChoking && ps.conn.PendingUploads() > 0
+	}
+	n, total := 0, 0.0
+	for _, ps := range t.peers {
+		total += float64(ps.sentLastSec)
+		if busy(ps) {
+			n++
 		}
 	}
-	equal := t.pacer.step(now, uploaded, len(busy))
+	equal := t.pacer.step(now, total, n)
 	for _, ps := range t.peers {
-		if equal > 0 && float64(ps.sentLastSec) > equal && slices.Contains(busy, ps) {
+		if equal > 0 && float64(ps.sentLastSec) > equal && busy(ps) {
 			ps.sendq.Pace(seedPaceHeadroom * equal)
 		} else {
 			ps.sendq.Pace(0)
@@ -324,9 +324,10 @@ func (t *Torrent) rechoke(now time.Time) {
 	t.applyChoke(now, ch.Round(now, t.isComplete(), list), byPID)
 }
 
-// recheckOptimistic moves a leecher's optimistic slot between rounds when
-// the lagger it served has caught up.
-func (t *Torrent) recheckOptimistic(now time.Time) {
+// recheckChoke runs the leecher's between-rounds check (choker.Recheck):
+// slots whose peers stopped reciprocating, an optimistic slot whose lagger
+// caught up.
+func (t *Torrent) recheckChoke(now time.Time) {
 	if t.isComplete() || len(t.peers) == 0 {
 		return
 	}
