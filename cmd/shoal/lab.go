@@ -17,17 +17,17 @@ func init() { register(newLabCmd) }
 
 // labFlags are the options shared by `shoal lab` and `shoal lab sweep`.
 type labFlags struct {
-	n                          int
-	clients, seeder, baseline  string
-	fileMiB, pieceKiB          int64
-	up, server, down           float64
-	peerUp                     string
-	noDown, staticARP, quiet   bool
-	debug                      bool
-	mtu, leave                 int
-	leaveAt                    float64
-	timeout                    time.Duration
-	python, logs, jsonOut, tag string
+	n                                   int
+	clients, seeder, baseline           string
+	fileMiB, pieceKiB                   int64
+	up, server, down                    float64
+	peerUp                              string
+	noDown, staticARP, quiet            bool
+	debug                               bool
+	mtu, leave                          int
+	leaveAt                             float64
+	timeout                             time.Duration
+	python, logs, jsonOut, tag, profile string
 }
 
 func (f *labFlags) add(cmd *cobra.Command, sweep bool) {
@@ -38,6 +38,7 @@ func (f *labFlags) add(cmd *cobra.Command, sweep bool) {
 		fl.StringVar(&f.baseline, "baseline", "", "also measure this baseline after the swarm: http (N HTTP clients, one shaped HTTP server)")
 		fl.StringVar(&f.jsonOut, "json", "", "write the result(s) as JSON to this file")
 		fl.StringVar(&f.logs, "logs", "", "log folder (default /tmp/shoal-lab-logs/<id>)")
+		fl.StringVar(&f.profile, "profile", "", "write a Go CPU profile of every shoal process into `DIR` (shoal-n4-seeder.pprof, shoal-n4-p1.pprof, ...; read them with go tool pprof)")
 	}
 	fl.StringVar(&f.seeder, "seeder", "", "seeder on the server host: shoal or libtorrent (default: same kind as the clients)")
 	fl.Int64Var(&f.fileMiB, "file-mib", 64, "file size F in MiB")
@@ -63,7 +64,7 @@ func (f *labFlags) config() (lab.Config, error) {
 		N: f.n, Seeder: f.seeder, FileBytes: f.fileMiB << 20, PieceBytes: f.pieceKiB << 10,
 		UpMbit: f.up, ServerMbit: f.server, DownMbit: f.down, NoDown: f.noDown, MTU: f.mtu,
 		StaticARP: f.staticARP, Leave: f.leave, LeaveAt: f.leaveAt, Timeout: f.timeout,
-		Python: f.python, LogDir: f.logs, Tag: f.tag, Log: os.Stderr, Debug: f.debug,
+		Python: f.python, LogDir: f.logs, Tag: f.tag, Log: os.Stderr, Debug: f.debug, ProfileDir: f.profile,
 	}
 	if f.fileMiB <= 0 || f.pieceKiB <= 0 {
 		return c, errors.New("--file-mib and --piece-kib must be positive")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -46,10 +47,47 @@ and seeds them, and runs the infrastructure around them.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	var cpuProfile string
+	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of this command to `FILE` (read it with go tool pprof)")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if cpuProfile == "" {
+			return nil
+		}
+		return startCPUProfile(cpuProfile)
+	}
 	for _, c := range commands {
 		root.AddCommand(c())
 	}
 	return root
+}
+
+// The CPU profile --cpuprofile is writing, if any. It is stopped when the
+// command returns, error or not (a cobra finalizer), so a daemon stopped
+// with Ctrl-C or SIGTERM still leaves a complete profile.
+var cpuProfileFile *os.File
+
+func init() { cobra.OnFinalize(stopCPUProfile) }
+
+func startCPUProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	cpuProfileFile = f
+	return nil
+}
+
+func stopCPUProfile() {
+	if cpuProfileFile == nil {
+		return
+	}
+	pprof.StopCPUProfile()
+	cpuProfileFile.Close()
+	cpuProfileFile = nil
 }
 
 func main() {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,5 +125,39 @@ func TestParseByteSize(t *testing.T) {
 		if _, err := parseByteSize(in); err == nil {
 			t.Errorf("%q accepted", in)
 		}
+	}
+}
+
+// TestCPUProfileFlag: --cpuprofile leaves a complete profile (a whole gzip
+// stream, which is how pprof stores one) when the command succeeds and when
+// it fails, and a profile path that cannot be created is an error.
+func TestCPUProfileFlag(t *testing.T) {
+	dir := t.TempDir()
+	content := filepath.Join(dir, "data")
+	os.WriteFile(content, bytes.Repeat([]byte("x"), 1<<20), 0o644)
+	ok := filepath.Join(dir, "ok.pprof")
+	if err := run(t, "--cpuprofile", ok, "create", "-o", filepath.Join(dir, "x.torrent"), content); err != nil {
+		t.Fatal(err)
+	}
+	failed := filepath.Join(dir, "failed.pprof")
+	if err := run(t, "info", "--cpuprofile", failed, filepath.Join(dir, "missing.torrent")); err == nil {
+		t.Fatal("info of a missing file succeeded")
+	}
+	for _, p := range []string{ok, failed} {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		if err == nil {
+			_, err = io.Copy(io.Discard, zr)
+		}
+		f.Close()
+		if err != nil {
+			t.Errorf("%s: not a complete profile: %v", filepath.Base(p), err)
+		}
+	}
+	if err := run(t, "--cpuprofile", filepath.Join(dir, "no", "such", "dir", "p.pprof"), "info", filepath.Join(dir, "x.torrent")); err == nil || !strings.Contains(err.Error(), "--cpuprofile") {
+		t.Errorf("unwritable profile path: %v", err)
 	}
 }

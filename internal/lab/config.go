@@ -44,6 +44,7 @@ type Config struct {
 	Python     string    // python with libtorrent; "" = /usr/bin/python3
 	LogDir     string    // where logs go; "" = /tmp/shoal-lab-logs/<id>
 	Debug      bool      // shoal seeder and peers log at debug level
+	ProfileDir string    // if set, every shoal process writes a Go CPU profile here (<clients>-n<N>-seeder.pprof, -p1.pprof, ...)
 	Tag        string    // free label copied into results
 	Log        io.Writer // progress lines; nil = discard
 }

@@ -10,8 +10,11 @@ import (
 	"time"
 )
 
-// cpuTimes is the first ("cpu") line of /proc/stat: busy and total jiffies.
-type cpuTimes struct{ busy, total uint64 }
+// cpuTimes is the first ("cpu") line of /proc/stat: busy and total jiffies,
+// and the busy ones split by where they went: user code (user, nice), the
+// kernel on behalf of processes (system), and interrupt work (irq, softirq:
+// most of the lab's veth, bridge and tbf cost lands there).
+type cpuTimes struct{ busy, total, user, system, irq uint64 }
 
 func readCPU() (cpuTimes, error) {
 	b, err := os.ReadFile("/proc/stat")
@@ -41,15 +44,40 @@ func parseCPU(stat string) (cpuTimes, error) {
 		if i != 3 && i != 4 { // idle, iowait
 			t.busy += v
 		}
+		switch i {
+		case 0, 1:
+			t.user += v
+		case 2:
+			t.system += v
+		case 5, 6:
+			t.irq += v
+		}
 	}
 	return t, nil
 }
 
 // cpuUsage is what sampleCPU measured: whole-machine busy percent over the
-// whole interval and per sample.
+// whole interval and per sample, and the whole interval's split.
 type cpuUsage struct {
 	overall float64
+	split   CPUSplit
 	samples []float64
+}
+
+// CPUSplit is where the whole machine's CPU time went, in percent of it.
+type CPUSplit struct {
+	User   float64 `json:"user"`   // user and nice
+	System float64 `json:"system"` // kernel work in process context (system calls: TCP send and receive, page cache)
+	IRQ    float64 `json:"irq"`    // irq and softirq: packet processing (veth, bridge, tbf, TCP input)
+}
+
+// split is the share of each kind of busy time between two readings.
+func split(a, b cpuTimes) CPUSplit {
+	if b.total <= a.total {
+		return CPUSplit{}
+	}
+	pct := func(x, y uint64) float64 { return 100 * float64(y-x) / float64(b.total-a.total) }
+	return CPUSplit{User: pct(a.user, b.user), System: pct(a.system, b.system), IRQ: pct(a.irq, b.irq)}
 }
 
 // busyPct is the busy share between two readings, in percent.
@@ -75,6 +103,7 @@ func sampleCPU(ctx context.Context, interval time.Duration) <-chan cpuUsage {
 			case <-ctx.Done():
 				if last, e := readCPU(); err == nil && e == nil {
 					u.overall, _ = busyPct(first, last)
+					u.split = split(first, last)
 				}
 				out <- u
 				return

@@ -170,7 +170,8 @@ func TestParseLists(t *testing.T) {
 func sampleResults() []Result {
 	return []Result{
 		{Tag: "a", Clients: ClientsShoal, N: 4, FileBytes: mib64, Seconds: 20, DP2P: 16.78, DCS: 33.55, Ratio: 20 / 16.78,
-			Uplinks: &Uplinks{NF: 1.09, SmallNF: 0.025, BusySeconds: 18.3, IdleBeforeFirst: 1.2, IdleAfterFirst: 0.5, DroppedShare: 0.08}},
+			Uplinks: &Uplinks{NF: 1.09, SmallNF: 0.025, BusySeconds: 18.3, IdleBeforeFirst: 1.2, IdleAfterFirst: 0.5, DroppedShare: 0.08},
+			CPU:     CPUSplit{User: 27, System: 34, IRQ: 33.5}, ProcUserSecs: 7.5, ProcSysSecs: 16.25},
 		{Tag: "a", Clients: ClientsShoal, N: 4, FileBytes: mib64, Seconds: 22, DP2P: 16.78, DCS: 33.55, Ratio: 22 / 16.78},
 		{Tag: "a", Clients: ClientsLibtorrent, N: 8, FileBytes: mib64, Seconds: 26, DP2P: 22.37, DCS: 67.11},
 		{Tag: "a", Clients: ClientsHTTP, N: 2, FileBytes: mib64, Seconds: 17.5, DP2P: 11.18, DCS: 16.78},
@@ -190,8 +191,9 @@ func TestCSVRoundTrip(t *testing.T) {
 	if !strings.HasPrefix(lines[1], "a,shoal,4,67108864,") || !strings.Contains(lines[1], ",20.0000,16.7800,33.5500,") {
 		t.Errorf("row 1: %s", lines[1])
 	}
-	if !strings.HasSuffix(lines[1], ",1.0900,0.0250,18.3000,1.2000,0.5000,0.0800") || !strings.HasSuffix(lines[2], ",,,,,,") {
-		t.Errorf("uplink account columns:\n%s\n%s", lines[1], lines[2])
+	if !strings.HasSuffix(lines[1], ",1.0900,0.0250,18.3000,1.2000,0.5000,0.0800,27.0000,34.0000,33.5000,7.5000,16.2500") ||
+		!strings.HasSuffix(lines[2], ",,,,,,,0.0000,0.0000,0.0000,0.0000,0.0000") {
+		t.Errorf("uplink account and CPU columns:\n%s\n%s", lines[1], lines[2])
 	}
 	back, err := ReadCSV(&buf)
 	if err != nil {
@@ -256,8 +258,20 @@ func TestParseCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ct.total != 1010 || ct.busy != 165 {
+	// user 100+5, system 50, irq 0+10, steal 0; guest (7) is inside user already.
+	if ct.total != 1010 || ct.busy != 165 || ct.user != 105 || ct.system != 50 || ct.irq != 10 {
 		t.Errorf("%+v", ct)
+	}
+	later, err := parseCPU("cpu  300 5 150 910 45 10 90 0 7 0\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 500 jiffies passed: 200 user, 100 system, 90 irq+softirq, 110 idle.
+	if got, want := split(ct, later), (CPUSplit{User: 40, System: 20, IRQ: 18}); got != want {
+		t.Errorf("split: %+v, want %+v", got, want)
+	}
+	if got := split(later, ct); got != (CPUSplit{}) {
+		t.Errorf("split backwards: %+v", got)
 	}
 	for _, bad := range []string{"", "cpu0 1 2 3 4", "cpu 1 2 x 4 5"} {
 		if _, err := parseCPU(bad); err == nil {
@@ -268,7 +282,7 @@ func TestParseCPU(t *testing.T) {
 	if mean != 55 || p90 != 90 {
 		t.Errorf("meanP90: %v %v", mean, p90)
 	}
-	if v, ok := busyPct(cpuTimes{10, 100}, cpuTimes{60, 200}); !ok || v != 50 {
+	if v, ok := busyPct(cpuTimes{busy: 10, total: 100}, cpuTimes{busy: 60, total: 200}); !ok || v != 50 {
 		t.Errorf("busyPct: %v %v", v, ok)
 	}
 }

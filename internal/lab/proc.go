@@ -132,12 +132,12 @@ func (p *proc) stop(grace time.Duration) {
 	}
 }
 
-// cpuSeconds is the user+system time of an exited process.
-func (p *proc) cpuSeconds() float64 {
+// cpuSeconds is the user and the system time of an exited process.
+func (p *proc) cpuSeconds() (user, sys float64) {
 	if !p.exited() || p.cmd.ProcessState == nil {
-		return 0
+		return 0, 0
 	}
-	return (p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()).Seconds()
+	return p.cmd.ProcessState.UserTime().Seconds(), p.cmd.ProcessState.SystemTime().Seconds()
 }
 
 // stopAll stops every process concurrently and waits for the readers.
@@ -159,13 +159,14 @@ func (ps *procs) stopAll(grace time.Duration) {
 	}
 }
 
-// cpuSeconds sums the user+system time of every exited process.
-func (ps *procs) cpuSeconds() float64 {
+// cpuSeconds sums the user and the system time of every exited process.
+func (ps *procs) cpuSeconds() (user, sys float64) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	sum := 0.0
 	for _, p := range ps.list {
-		sum += p.cpuSeconds()
+		u, s := p.cpuSeconds()
+		user += u
+		sys += s
 	}
-	return sum
+	return user, sys
 }

@@ -37,7 +37,10 @@ type Result struct {
 	PeerUtil     float64   `json:"peer_util"`     // mean over peers of upload bytes / (u_i T)
 	CPUBusyMean  float64   `json:"cpu_busy_mean"` // whole machine, percent, sampled every 0.5 s in [go, T]
 	CPUBusyP90   float64   `json:"cpu_busy_p90"`
+	CPU          CPUSplit  `json:"cpu"`                    // whole machine in [go, T]: where the busy time went
 	ProcCPUSecs  float64   `json:"proc_cpu_seconds"`       // user+sys of the lab's client and seeder processes
+	ProcUserSecs float64   `json:"proc_user_seconds"`      // of which in their own code (user)
+	ProcSysSecs  float64   `json:"proc_sys_seconds"`       // and in the kernel on their behalf (system)
 	DeliveredAt  []float64 `json:"delivered_at,omitempty"` // seconds until ≈10/50/90 % of (N-left)·F reached the peers (download tbf bytes / framing floor)
 	Uplinks      *Uplinks  `json:"uplinks,omitempty"`      // where T went, when the aggregate upload is the bound
 	Verified     int       `json:"verified"`               // peers whose copy is byte-identical
@@ -74,7 +77,8 @@ func (r *Result) Summary() string {
 		s += fmt.Sprintf("  uplink capacity left unused: %.2f s before the first peer finished, %.2f s after; full upload queues dropped %.1f%% of frames\n",
 			u.IdleBeforeFirst, u.IdleAfterFirst, 100*u.DroppedShare)
 	}
-	s += fmt.Sprintf("  CPU busy mean %.0f%% p90 %.0f%%, lab processes %.1f CPU s", r.CPUBusyMean, r.CPUBusyP90, r.ProcCPUSecs)
+	s += fmt.Sprintf("  CPU busy mean %.0f%% p90 %.0f%% (user %.0f%%, system %.0f%%, irq+softirq %.0f%%), lab processes %.1f CPU s (user %.1f, system %.1f)",
+		r.CPUBusyMean, r.CPUBusyP90, r.CPU.User, r.CPU.System, r.CPU.IRQ, r.ProcCPUSecs, r.ProcUserSecs, r.ProcSysSecs)
 	return s
 }
 
@@ -96,7 +100,8 @@ func downStr(d float64) string {
 var CSVHeader = []string{"tag", "clients", "n", "file_bytes", "piece_bytes", "u_mbit", "us_mbit", "d_mbit", "mtu",
 	"peers_left", "seconds", "d_p2p", "d_cs", "ratio", "ratio_cs", "first_finish", "spread",
 	"server_up_f", "server_util", "peer_util", "cpu_busy_mean", "cpu_busy_p90", "proc_cpu_seconds", "verified",
-	"uplink_nf", "small_frames_nf", "busy_seconds", "idle_before_first", "idle_after_first", "dropped_share"}
+	"uplink_nf", "small_frames_nf", "busy_seconds", "idle_before_first", "idle_after_first", "dropped_share",
+	"cpu_user", "cpu_system", "cpu_irq", "proc_user_seconds", "proc_sys_seconds"}
 
 // WriteCSV writes a header and one row per result.
 func WriteCSV(w io.Writer, rs []Result) error {
@@ -120,9 +125,11 @@ func (r *Result) csvRow() []string {
 		f(r.Seconds), f(r.DP2P), f(r.DCS), f(r.Ratio), f(r.RatioCS), f(r.FirstFinish), f(r.Spread),
 		f(r.ServerUpF), f(r.ServerUtil), f(r.PeerUtil), f(r.CPUBusyMean), f(r.CPUBusyP90), f(r.ProcCPUSecs), strconv.Itoa(r.Verified)}
 	if u := r.Uplinks; u != nil {
-		return append(row, f(u.NF), f(u.SmallNF), f(u.BusySeconds), f(u.IdleBeforeFirst), f(u.IdleAfterFirst), f(u.DroppedShare))
+		row = append(row, f(u.NF), f(u.SmallNF), f(u.BusySeconds), f(u.IdleBeforeFirst), f(u.IdleAfterFirst), f(u.DroppedShare))
+	} else {
+		row = append(row, "", "", "", "", "", "") // not accounted (another bound, or peers left)
 	}
-	return append(row, "", "", "", "", "", "") // not accounted (another bound, or peers left)
+	return append(row, f(r.CPU.User), f(r.CPU.System), f(r.CPU.IRQ), f(r.ProcUserSecs), f(r.ProcSysSecs))
 }
 
 // ReadCSV reads rows written by WriteCSV (used to re-plot a sweep).

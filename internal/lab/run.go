@@ -63,6 +63,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.LogDir == "" {
 		cfg.LogDir = filepath.Join("/tmp/shoal-lab-logs", fmt.Sprintf("%s-%s-n%d-%d", NSPrefix+strconv.Itoa(os.Getpid()), cfg.Clients, cfg.N, start.Unix()))
 	}
+	if cfg.ProfileDir != "" {
+		dir, err := filepath.Abs(cfg.ProfileDir) // the processes run elsewhere
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lab: profile folder: %w", err)
+		}
+		cfg.ProfileDir = dir
+	}
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 		return nil, fmt.Errorf("lab: log folder: %w", err)
 	}
@@ -147,6 +157,12 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	}
 	lines := make(chan lineEvent, 4*cfg.N+16)
 	logPath := func(name string) string { return filepath.Join(r.cfg.LogDir, name+".log") }
+	profile := func(name string) []string {
+		if cfg.ProfileDir == "" {
+			return nil
+		}
+		return []string{"--cpuprofile", filepath.Join(cfg.ProfileDir, fmt.Sprintf("%s-n%d-%s.pprof", cfg.Clients, cfg.N, name))}
+	}
 	sAddr := ServerAddr.String()
 
 	// Server host.
@@ -167,6 +183,7 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 		if cfg.Debug && cfg.Seeder != ClientsLibtorrent {
 			argv = append(argv, "-vv")
 		}
+		argv = append(argv, profile("seeder")...)
 		if cfg.Seeder == ClientsLibtorrent {
 			argv = []string{cfg.Python, script, "--listen", listen, "--torrent", torrent, "--save", src, "--seed"}
 		}
@@ -202,6 +219,7 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 			if cfg.Debug {
 				argv = append(argv, "-vv")
 			}
+			argv = append(argv, profile("p"+strconv.Itoa(i+1))...)
 		case ClientsLibtorrent:
 			argv = []string{cfg.Python, script, "--listen", listen, "--torrent", torrent, "--save", dir}
 		case ClientsHTTP:
@@ -262,7 +280,9 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	if len(usage.samples) == 0 {
 		res.CPUBusyP90 = usage.overall
 	}
-	res.ProcCPUSecs = r.ps.cpuSeconds()
+	res.CPU = usage.split
+	res.ProcUserSecs, res.ProcSysSecs = r.ps.cpuSeconds()
+	res.ProcCPUSecs = res.ProcUserSecs + res.ProcSysSecs
 	if len(ticks) > 1 {
 		stay := float64(cfg.N - cfg.Leave)
 		res.DeliveredAt = deliveredAt(ticks, stay*float64(cfg.FileBytes)*res.Floor, []float64{0.1, 0.5, 0.9})
