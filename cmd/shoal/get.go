@@ -42,6 +42,7 @@ type swarmFlags struct {
 	portForward  bool
 	downLimit    byteSize
 	verbose      int
+	waitGo       bool // shoal lab: start the torrent at end-of-file on stdin
 }
 
 func (f *swarmFlags) add(cmd *cobra.Command) {
@@ -106,6 +107,10 @@ present and verified. With --seed it then keeps uploading until interrupted.`,
 	cmd.Flags().StringVarP(&out, "output", "o", ".", "folder to download into")
 	cmd.Flags().BoolVar(&seed, "seed", false, "keep seeding after the download completes, until interrupted")
 	f.add(cmd)
+	// shoal lab starts every downloader before its go signal, as it does
+	// libtorrent's, so process start-up is not part of the measured time.
+	cmd.Flags().BoolVar(&f.waitGo, "wait-go", false, "print READY once listening, then start the download at end-of-file on stdin (used by shoal lab)")
+	cmd.Flags().MarkHidden("wait-go")
 	return cmd
 }
 
@@ -281,6 +286,12 @@ func runSwarm(ctx context.Context, src source, root string, f *swarmFlags, seed,
 	if term {
 		verifyProgress = func(done, total int64) {
 			fmt.Fprintf(os.Stderr, "\rchecking data %s ", bar(done, total, 30))
+		}
+	}
+	if f.waitGo {
+		fmt.Fprintln(os.Stderr, "READY")
+		if _, err := io.Copy(io.Discard, os.Stdin); err != nil {
+			return fmt.Errorf("waiting for go: %w", err)
 		}
 	}
 	start := time.Now()

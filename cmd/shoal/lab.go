@@ -278,10 +278,6 @@ is gone. With --all it also removes those of labs that still run.`,
 
 // labHelperCmds are run by the lab inside its namespaces; hidden from help.
 func labHelperCmds() []*cobra.Command {
-	execOnGo := &cobra.Command{
-		Use: "exec-on-go -- COMMAND [ARGS...]", Hidden: true, Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return lab.WaitGo(args) },
-	}
 	var listen, file string
 	httpServe := &cobra.Command{
 		Use: "http-serve", Hidden: true, Args: cobra.NoArgs,
@@ -313,5 +309,5 @@ func labHelperCmds() []*cobra.Command {
 	waitSeeded.Flags().StringVar(&announce, "announce", "", "announce URL")
 	waitSeeded.Flags().StringVar(&ih, "info-hash", "", "hex info-hash")
 	waitSeeded.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up after")
-	return []*cobra.Command{execOnGo, httpServe, httpGet, waitSeeded}
+	return []*cobra.Command{httpServe, httpGet, waitSeeded}
 }

@@ -12,9 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,35 +22,9 @@ import (
 )
 
 // This file holds what the lab runs inside its namespaces through hidden
-// `shoal lab` subcommands (go signal, HTTP server and client, waiting for
-// the seeder to be registered), plus the lab's data folder.
-
-// WaitGo prints READY, blocks until stdin reaches end-of-file (the lab
-// closes the shared go pipe), then replaces the process with argv.
-func WaitGo(argv []string) error {
-	if len(argv) == 0 {
-		return errors.New("exec-on-go: no command")
-	}
-	path, err := exec.LookPath(argv[0])
-	if err != nil {
-		return fmt.Errorf("exec-on-go: %w", err)
-	}
-	fmt.Fprintln(os.Stderr, "READY")
-	if _, err := io.Copy(io.Discard, os.Stdin); err != nil {
-		return fmt.Errorf("exec-on-go: waiting for go: %w", err)
-	}
-	// The parent-death signal is per thread and not inherited by the Go
-	// runtime's other threads: set it again on the thread that execs, so the
-	// command still dies with the lab.
-	runtime.LockOSThread()
-	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0); e != 0 {
-		return fmt.Errorf("exec-on-go: prctl: %w", e)
-	}
-	if os.Getppid() == 1 { // the lab is already gone
-		return errors.New("exec-on-go: the lab exited")
-	}
-	return syscall.Exec(path, argv, os.Environ())
-}
+// `shoal lab` subcommands (HTTP server and client, waiting for the seeder
+// to be registered), plus the lab's data folder. shoal downloaders wait for
+// the go signal themselves (shoal get --wait-go).
 
 // HTTPServe serves file at / and /<name> on listen until ctx ends; it
 // prints READY once listening.

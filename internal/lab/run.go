@@ -215,7 +215,9 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 		var argv []string
 		switch cfg.Clients {
 		case ClientsShoal:
-			argv = []string{cfg.Exe, "lab", "exec-on-go", "--", cfg.Exe, "get", "--listen", listen, "-o", dir, "--no-dht", "--seed", torrent}
+			// Started and listening before the go signal, as libtorrent is
+			// (lt_peer.py); the torrent starts at go.
+			argv = []string{cfg.Exe, "get", "--wait-go", "--listen", listen, "-o", dir, "--no-dht", "--seed", torrent}
 			if cfg.Debug {
 				argv = append(argv, "-vv")
 			}
