@@ -176,6 +176,7 @@ func (p *Picker) BlockReceived(id PeerID, b Block) (dup bool, cancels []Request,
 	}
 	bs.n = 0
 	bs.received = true
+	bs.from = id
 	st.received++
 	if !containsPeer(st.suppliers, id) {
 		st.suppliers = append(st.suppliers, id)

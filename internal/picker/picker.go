@@ -130,6 +130,7 @@ type blockState struct {
 	owners   [MaxDuplicates]PeerID
 	n        uint8
 	received bool
+	from     PeerID // who supplied it, once received
 }
 
 // New returns a picker for the geometry in cfg with every piece wanted at
@@ -360,6 +361,24 @@ func (p *Picker) BlockPeers(piece int) []PeerID {
 		return append([]PeerID(nil), st.suppliers...)
 	}
 	return append([]PeerID(nil), p.failedBy[piece]...)
+}
+
+// BlockSuppliers returns, for each block of piece in order, the peer that
+// supplied it (0 for a block not received), while the piece is in progress:
+// after the last block arrived and before MarkHave or PieceFailed. Nil when
+// the piece has no state.
+func (p *Picker) BlockSuppliers(piece int) []PeerID {
+	if piece < 0 || piece >= p.n || p.states[piece] == nil {
+		return nil
+	}
+	st := p.states[piece]
+	out := make([]PeerID, len(st.blocks))
+	for i := range st.blocks {
+		if st.blocks[i].received {
+			out[i] = st.blocks[i].from
+		}
+	}
+	return out
 }
 
 // Unhave undoes MarkHave: a piece we had turned out to be missing or corrupt

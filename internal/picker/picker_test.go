@@ -351,7 +351,21 @@ func TestPieceFailedRepick(t *testing.T) {
 	if peers := p.BlockPeers(piece); !slices.Equal(peers, []PeerID{1, 2}) {
 		t.Fatalf("BlockPeers %v", peers)
 	}
+	// Who sent each block, in block order, for blaming the right one.
+	want := make([]PeerID, 4)
+	for _, x := range a {
+		want[x.Begin/DefaultBlockSize] = 1
+	}
+	for _, x := range b {
+		want[x.Begin/DefaultBlockSize] = 2
+	}
+	if got := p.BlockSuppliers(piece); !slices.Equal(got, want) {
+		t.Fatalf("BlockSuppliers %v, want %v", got, want)
+	}
 	p.PieceFailed(piece)
+	if got := p.BlockSuppliers(piece); got != nil {
+		t.Fatalf("BlockSuppliers after PieceFailed: %v, want nil (the attempt is dropped)", got)
+	}
 	if peers := p.BlockPeers(piece); !slices.Equal(peers, []PeerID{1, 2}) {
 		t.Fatalf("BlockPeers after failure %v", peers)
 	}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"sync"
@@ -50,9 +51,13 @@ func (t *Torrent) hashWorker(ctx context.Context) {
 		case piece := <-t.hashJobs:
 			buf := getHashBuf(int(t.info.PieceLength))
 			ok, err := storage.HashPiece(t.store, t.info, piece, *buf)
+			var blocks [][sha1.Size]byte
+			if err == nil && (!ok || t.wantBlockDigests(piece)) {
+				blocks = blockDigests((*buf)[:t.info.PieceSize(piece)], blockSize)
+			}
 			hashBufs.Put(buf)
 			select {
-			case t.hashed <- hashResult{piece: piece, ok: ok, err: err}:
+			case t.hashed <- hashResult{piece: piece, ok: ok, err: err, blocks: blocks}:
 			case <-ctx.Done():
 				return
 			}
@@ -90,26 +95,31 @@ func (t *Torrent) onHashed(r hashResult) {
 	if !r.ok {
 		t.hashFails++
 		contributors := t.pick.BlockPeers(r.piece)
+		suppliers := t.pick.BlockSuppliers(r.piece)
 		t.pick.PieceFailed(r.piece)
 		t.log.Warn("piece failed hash check; fetching it again", "piece", r.piece, "peers", len(contributors))
-		for _, ps := range t.peers {
-			for _, id := range contributors {
-				if ps.pid != id {
+		if len(contributors) == 1 {
+			// The only sender is surely the culprit.
+			for _, ps := range t.peers {
+				if ps.pid != contributors[0] {
 					continue
 				}
-				ps.strikes++
-				if ps.strikes >= maxStrikes || len(contributors) == 1 && ps.strikes >= 2 {
+				if ps.strikes++; ps.strikes >= maxStrikes {
 					t.bannedIDs[ps.conn.Remote.PeerID] = true
 					t.banned[ps.listenAddr] = true
 					t.drop(ps, "took part in %d pieces that failed their hash", ps.strikes)
 				}
 			}
+		} else {
+			// Several senders: which one lied shows once a copy passes.
+			t.remember(r.piece, suppliers, r.blocks)
 		}
 		for _, ps := range t.peers {
 			t.requestMore(ps)
 		}
 		return
 	}
+	t.settle(r.piece, r.blocks)
 	t.have.Set(r.piece)
 	t.checked.Set(r.piece)
 	t.pick.MarkHave(r.piece)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -129,4 +130,48 @@ func TestLyingPeerIsBanned(t *testing.T) {
 		t.Fatalf("liar was connected %d times; a banned peer must not be dialled again", n)
 	}
 	t.Logf("hash failures %d, liar banned, download intact", s.HashFails)
+}
+
+// TestLiarSharingPiecesWithSeed: pieces of four blocks, some sent partly by
+// a liar and partly by an honest, rate-limited seeder, fail their hash with
+// two senders each. Only the liar is banned, once good copies show whose
+// blocks were wrong; the seeder keeps serving and the download completes.
+// (Striking every sender of a failed piece banned the seeder after three
+// such pieces and the download stalled.)
+func TestLiarSharingPiecesWithSeed(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seedDir := t.TempDir()
+	mi, data := makeTorrent(t, seedDir, 2<<20, 64<<10)
+	lr := startLiar(t, mi)
+	seeder, err := NewClient(Config{Listen: "127.0.0.1:0", UploadRate: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go seeder.Run(ctx)
+	st, err := seeder.Add(ctx, mi, Options{Root: seedDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t)
+	go c.Run(ctx)
+	dir := t.TempDir()
+	lt, err := c.Add(ctx, mi, Options{Root: dir, Peers: []string{lr.ln.Addr().String(), seeder.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stopAll(t, cancel, st, lt) }()
+	waitDone(t, lt, 60*time.Second)
+	got, err := os.ReadFile(filepath.Join(dir, "content.bin"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("content differs (err %v)", err)
+	}
+	var liarBanned, seedBanned bool
+	lt.do(func() {
+		liarBanned = lt.banned[netip.MustParseAddrPort(lr.ln.Addr().String())]
+		seedBanned = lt.banned[netip.MustParseAddrPort(seeder.Addr().String())]
+	})
+	if s := lt.Stats(); s.HashFails == 0 || !liarBanned || seedBanned {
+		t.Fatalf("hash failures %d, liar banned %v, seeder banned %v", s.HashFails, liarBanned, seedBanned)
+	}
 }

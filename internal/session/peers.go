@@ -30,7 +30,7 @@ const (
 	minQueue      = 32  // requests kept in flight per peer at least
 	maxQueue      = 500 // and at most (also capped by the peer's reqq)
 	defaultReqq   = 250 // assumed when a peer does not say
-	maxStrikes    = 3   // hash failures a peer may be part of before it is banned
+	maxStrikes    = 2   // failed pieces a peer sent alone before it is banned (blame.go for shared ones)
 	rateSmoothing = 0.25
 )
 

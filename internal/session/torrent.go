@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -120,6 +121,9 @@ type Torrent struct {
 	hpDialed     map[netip.AddrPort]time.Time // BEP 55 connects we acted on, by address
 	banned       map[netip.AddrPort]bool
 	bannedIDs    map[[20]byte]bool
+	blame        map[int][]blockBlame // failed multi-peer attempts awaiting a good copy (blame.go)
+	blameMu      sync.Mutex
+	blameWant    map[int]bool // pieces in blame, read by the hash workers
 	dialing      int
 	hashing      map[int]bool
 	hashJobs     chan int // pieces for the hash workers; overflow waits in hashBacklog
@@ -146,9 +150,10 @@ type newConn struct {
 }
 
 type hashResult struct {
-	piece int
-	ok    bool
-	err   error
+	piece  int
+	ok     bool
+	err    error
+	blocks [][sha1.Size]byte // per-block digests, when the piece failed or wantBlockDigests
 }
 
 type dialResult struct {
@@ -181,6 +186,7 @@ func (c *Client) Add(ctx context.Context, mi *metainfo.MetaInfo, opts Options) (
 		peers: map[*peer.Conn]*peerState{}, byID: map[[20]byte]*peerState{},
 		hpAsked: map[netip.AddrPort]time.Time{}, hpDialed: map[netip.AddrPort]time.Time{},
 		cands: map[netip.AddrPort]*candidate{}, banned: map[netip.AddrPort]bool{}, bannedIDs: map[[20]byte]bool{},
+		blame: map[int][]blockBlame{}, blameWant: map[int]bool{},
 		hashing: map[int]bool{}, hashJobs: make(chan int, hashQueue), serveWait: map[int][]servePending{},
 		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))),
 	}
