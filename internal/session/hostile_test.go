@@ -75,41 +75,49 @@ func (l *liar) serve(nc net.Conn, mi *metainfo.MetaInfo) {
 	}
 }
 
-// TestLyingPeerIsBanned: a peer that sends data failing the piece hashes is
-// dropped and banned; the download still completes, correctly, from the
-// honest seeder.
-func TestLyingPeerIsBanned(t *testing.T) {
+// liarBesideSeed downloads a torrent of size bytes in pieces of pieceLen
+// from a liar and an honest seeder limited to 256 KiB/s, the liar listed
+// first: it answers at once, so it is certain to be asked for blocks. It
+// fails the test unless the download completes intact.
+func liarBesideSeed(t *testing.T, size int, pieceLen int64) (lt *Torrent, lr *liar, seeder *Client) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	seedDir := t.TempDir()
-	mi, data := makeTorrent(t, seedDir, 1<<20, 16<<10)
-	lr := startLiar(t, mi)
-
-	// a slow honest seeder: the download lasts long enough that the liar,
-	// which answers at once, is certain to be asked for blocks
+	mi, data := makeTorrent(t, seedDir, size, pieceLen)
+	lr = startLiar(t, mi)
 	seeder, err := NewClient(Config{Listen: "127.0.0.1:0", UploadRate: 256 << 10})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	go seeder.Run(ctx)
 	st, err := seeder.Add(ctx, mi, Options{Root: seedDir})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	c := newTestClient(t)
 	go c.Run(ctx)
 	dir := t.TempDir()
-	// the liar is listed first and answers at once, so it gets requests
-	lt, err := c.Add(ctx, mi, Options{Root: dir, Peers: []string{lr.ln.Addr().String(), seeder.Addr().String()}})
+	lt, err = c.Add(ctx, mi, Options{Root: dir, Peers: []string{lr.ln.Addr().String(), seeder.Addr().String()}})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	defer func() { stopAll(t, cancel, st, lt) }()
+	t.Cleanup(func() { stopAll(t, cancel, st, lt) })
 	waitDone(t, lt, 60*time.Second)
 	got, err := os.ReadFile(filepath.Join(dir, "content.bin"))
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("content differs (err %v)", err)
 	}
+	return lt, lr, seeder
+}
+
+// TestLyingPeerIsBanned: a peer that sends data failing the piece hashes is
+// dropped and banned; the download still completes, correctly, from the
+// honest seeder.
+func TestLyingPeerIsBanned(t *testing.T) {
+	lt, lr, _ := liarBesideSeed(t, 1<<20, 16<<10)
 	time.Sleep(1100 * time.Millisecond)
 	s := lt.Stats()
 	if s.HashFails == 0 {
@@ -133,39 +141,13 @@ func TestLyingPeerIsBanned(t *testing.T) {
 }
 
 // TestLiarSharingPiecesWithSeed: pieces of four blocks, some sent partly by
-// a liar and partly by an honest, rate-limited seeder, fail their hash with
-// two senders each. Only the liar is banned, once good copies show whose
-// blocks were wrong; the seeder keeps serving and the download completes.
-// (Striking every sender of a failed piece banned the seeder after three
-// such pieces and the download stalled.)
+// a liar and partly by the honest seeder, fail their hash with two senders
+// each. Only the liar is banned, once good copies show whose blocks were
+// wrong; the seeder keeps serving and the download completes. (Striking
+// every sender of a failed piece banned the seeder after three such pieces
+// and the download stalled; TestHostilePeersLeecher met it.)
 func TestLiarSharingPiecesWithSeed(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	seedDir := t.TempDir()
-	mi, data := makeTorrent(t, seedDir, 2<<20, 64<<10)
-	lr := startLiar(t, mi)
-	seeder, err := NewClient(Config{Listen: "127.0.0.1:0", UploadRate: 256 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go seeder.Run(ctx)
-	st, err := seeder.Add(ctx, mi, Options{Root: seedDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newTestClient(t)
-	go c.Run(ctx)
-	dir := t.TempDir()
-	lt, err := c.Add(ctx, mi, Options{Root: dir, Peers: []string{lr.ln.Addr().String(), seeder.Addr().String()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { stopAll(t, cancel, st, lt) }()
-	waitDone(t, lt, 60*time.Second)
-	got, err := os.ReadFile(filepath.Join(dir, "content.bin"))
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("content differs (err %v)", err)
-	}
+	lt, lr, seeder := liarBesideSeed(t, 2<<20, 64<<10)
 	var liarBanned, seedBanned bool
 	lt.do(func() {
 		liarBanned = lt.banned[netip.MustParseAddrPort(lr.ln.Addr().String())]
