@@ -66,6 +66,18 @@ func (t *Torrent) remember(piece int, suppliers []picker.PeerID, digests [][sha1
 	t.blameMu.Unlock()
 }
 
+// ban keeps a peer out for the torrent's life: its peer ID is refused on
+// connect and its listen address is never dialled again. Zero values are
+// skipped (a peer that left before we learned them).
+func (t *Torrent) ban(id [20]byte, addr netip.AddrPort) {
+	if id != ([20]byte{}) {
+		t.bannedIDs[id] = true
+	}
+	if addr.IsValid() {
+		t.banned[addr] = true
+	}
+}
+
 // culprits returns one entry per peer that sent a block differing from the
 // good copy's digest of that block.
 func culprits(list []blockBlame, good [][sha1.Size]byte) []blockBlame {
@@ -96,12 +108,7 @@ func (t *Torrent) settle(piece int, good [][sha1.Size]byte) {
 	}
 	guilty := culprits(list, good)
 	for _, b := range guilty {
-		if b.id != ([20]byte{}) {
-			t.bannedIDs[b.id] = true
-		}
-		if b.addr.IsValid() {
-			t.banned[b.addr] = true
-		}
+		t.ban(b.id, b.addr)
 		for _, ps := range t.peers {
 			if ps.pid == b.peer {
 				t.drop(ps, "sent data that failed the hash of piece %d", piece)

@@ -105,8 +105,7 @@ func (t *Torrent) onHashed(r hashResult) {
 					continue
 				}
 				if ps.strikes++; ps.strikes >= maxStrikes {
-					t.bannedIDs[ps.conn.Remote.PeerID] = true
-					t.banned[ps.listenAddr] = true
+					t.ban(ps.conn.Remote.PeerID, ps.listenAddr)
 					t.drop(ps, "took part in %d pieces that failed their hash", ps.strikes)
 				}
 			}
